@@ -1,0 +1,474 @@
+//! Configuration: YAML to [`RawConfig`] (serde, unknown fields refused), then validated into a
+//! [`Config`] of typed values. Every problem is collected and reported with where it is, so an
+//! operator fixes a file in one pass. Anything that can fail at startup fails here.
+
+pub mod secret;
+
+use std::collections::HashSet;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use http::Method;
+use http::uri::{Authority, Scheme as UriScheme, Uri};
+use serde::Deserialize;
+
+use self::secret::Secret;
+use crate::verify::hmac::{Algorithm, Encoding, HmacScheme, Part, Template, TimestampFormat, TimestampRule, Window};
+use crate::verify::{Scheme, presets};
+
+/// The file as written. Strings that may hold `${VAR}` are interpolated during validation.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawConfig {
+    #[serde(default = "default_listen")]
+    listen: String,
+    #[serde(default = "default_admin_listen")]
+    admin_listen: String,
+    #[serde(default = "default_max_body_bytes")]
+    max_body_bytes: u64,
+    #[serde(default = "default_upstream_timeout")]
+    upstream_timeout: String,
+    #[serde(default = "default_shutdown_timeout")]
+    shutdown_timeout: String,
+    #[serde(default)]
+    trust_forwarded_headers: bool,
+    #[serde(default)]
+    routes: Vec<RawRoute>,
+}
+
+fn default_listen() -> String {
+    "127.0.0.1:8080".into()
+}
+fn default_admin_listen() -> String {
+    "127.0.0.1:9090".into()
+}
+fn default_max_body_bytes() -> u64 {
+    1024 * 1024
+}
+fn default_upstream_timeout() -> String {
+    "30s".into()
+}
+fn default_shutdown_timeout() -> String {
+    "30s".into()
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawRoute {
+    name: String,
+    path: Option<String>,
+    path_prefix: Option<String>,
+    methods: Option<Vec<String>>,
+    upstream: String,
+    max_body_bytes: Option<u64>,
+    upstream_timeout: Option<String>,
+    verify: RawVerify,
+}
+
+/// The `verify:` block. The fields after `tolerance` describe a generic `hmac` scheme.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawVerify {
+    pub scheme: String,
+    pub secret: Option<String>,
+    pub secrets: Option<Vec<String>>,
+    pub secret_file: Option<String>,
+    pub tolerance: Option<String>,
+    pub header: Option<String>,
+    pub algorithm: Option<String>,
+    pub encoding: Option<String>,
+    pub prefix: Option<String>,
+    pub timestamp_header: Option<String>,
+    pub timestamp_format: Option<String>,
+    pub timestamp_window: Option<String>,
+    pub message: Option<String>,
+}
+
+/// A validated configuration.
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub listen: SocketAddr,
+    pub admin_listen: SocketAddr,
+    /// How long in-flight requests may run after SIGTERM before the process exits anyway.
+    pub shutdown_timeout: Duration,
+    /// Keep the sender's `X-Forwarded-*` headers (a trusted proxy stands in front).
+    pub trust_forwarded_headers: bool,
+    pub routes: Vec<Route>,
+}
+
+/// One validated route.
+#[derive(Debug, Clone)]
+pub struct Route {
+    pub name: String,
+    pub path: PathMatch,
+    pub methods: Vec<Method>,
+    pub upstream: Upstream,
+    pub max_body_bytes: usize,
+    pub upstream_timeout: Duration,
+    pub scheme: Scheme,
+    pub secrets: Vec<Secret>,
+}
+
+/// How a route claims request paths.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub enum PathMatch {
+    Exact(String),
+    Prefix(String),
+}
+
+/// Where verified requests go.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Upstream {
+    /// An HTTP origin; the request's own path and query are appended.
+    Http { scheme: UriScheme, authority: Authority },
+    /// The built-in echo: answers 200 with the body it received (for trying the gateway out).
+    Echo,
+}
+
+/// Why a configuration could not be loaded.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("{path}: cannot read: {source}")]
+    Read { path: PathBuf, source: std::io::Error },
+    #[error("{path}: {message}")]
+    Syntax { path: PathBuf, message: String },
+    #[error("{path}: {} problem(s):\n{}", problems.len(), list(problems))]
+    Invalid { path: PathBuf, problems: Vec<Problem> },
+}
+
+/// One validation problem: where (`routes[1] (github).verify.secret`) and what.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Problem {
+    pub at: String,
+    pub message: String,
+}
+
+fn list(problems: &[Problem]) -> String {
+    problems.iter().map(|p| format!("  - {}: {}", p.at, p.message)).collect::<Vec<_>>().join("\n")
+}
+
+/// Reads, parses and validates the file at `path`; `${VAR}` reads the process environment.
+pub fn load(path: &Path) -> Result<Config, ConfigError> {
+    let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read { path: path.into(), source })?;
+    parse(&text, path, &|name| std::env::var(name).ok())
+}
+
+/// Parses and validates `text`; `env` resolves `${VAR}` (tests pass a fixed map).
+pub fn parse(text: &str, path: &Path, env: &dyn Fn(&str) -> Option<String>) -> Result<Config, ConfigError> {
+    let raw: RawConfig = serde_yaml_ng::from_str(text)
+        .map_err(|error| ConfigError::Syntax { path: path.into(), message: error.to_string() })?;
+    let mut check = Checker { problems: Vec::new(), env, base_dir: path.parent().unwrap_or(Path::new(".")) };
+    let config = check.config(raw);
+    match config {
+        Some(config) if check.problems.is_empty() => Ok(config),
+        _ => Err(ConfigError::Invalid { path: path.into(), problems: check.problems }),
+    }
+}
+
+/// Validation state: problems found so far, and how to resolve `${VAR}` and relative files.
+struct Checker<'a> {
+    problems: Vec<Problem>,
+    env: &'a dyn Fn(&str) -> Option<String>,
+    base_dir: &'a Path,
+}
+
+impl Checker<'_> {
+    fn problem(&mut self, at: &str, message: impl Into<String>) {
+        self.problems.push(Problem { at: at.to_owned(), message: message.into() });
+    }
+
+    /// Records `result`'s error at `at` and turns it into an `Option`.
+    fn ok<T>(&mut self, at: &str, result: Result<T, String>) -> Option<T> {
+        result.map_err(|message| self.problem(at, message)).ok()
+    }
+
+    fn config(&mut self, raw: RawConfig) -> Option<Config> {
+        let listen = self.address("listen", &raw.listen);
+        let admin_listen = self.address("admin_listen", &raw.admin_listen);
+        let max_body_bytes = self.ok("max_body_bytes", body_limit(raw.max_body_bytes));
+        let upstream_timeout = self.ok("upstream_timeout", duration(&raw.upstream_timeout));
+        let shutdown_timeout = self.ok("shutdown_timeout", duration(&raw.shutdown_timeout));
+        if raw.routes.is_empty() {
+            self.problem("routes", "at least one route is required");
+        }
+        let mut names = HashSet::new();
+        let mut paths = std::collections::HashMap::new();
+        let mut routes = Vec::new();
+        for (i, raw_route) in raw.routes.into_iter().enumerate() {
+            let at = format!("routes[{i}] ({})", raw_route.name);
+            if !names.insert(raw_route.name.clone()) {
+                self.problem(&at, format!("duplicate route name {:?}", raw_route.name));
+            }
+            let route = self.route(&at, raw_route, max_body_bytes.unwrap_or(1), upstream_timeout.unwrap_or_default());
+            if let Some(route) = route {
+                if let Some(other) = paths.insert(route.path.clone(), route.name.clone()) {
+                    self.problem(&at, format!("same path as route {other:?}"));
+                }
+                routes.push(route);
+            }
+        }
+        Some(Config {
+            listen: listen?,
+            admin_listen: admin_listen?,
+            shutdown_timeout: shutdown_timeout?,
+            trust_forwarded_headers: raw.trust_forwarded_headers,
+            routes,
+        })
+    }
+
+    fn route(&mut self, at: &str, raw: RawRoute, default_body: usize, default_timeout: Duration) -> Option<Route> {
+        let name_ok = !raw.name.is_empty()
+            && raw.name.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_' || b == b'-');
+        if !name_ok {
+            self.problem(&format!("{at}.name"), "must be non-empty and use only a-z, 0-9, '_' and '-'");
+        }
+        let path = match (raw.path, raw.path_prefix) {
+            (Some(path), None) => self.ok(&format!("{at}.path"), request_path(&path)).map(PathMatch::Exact),
+            (None, Some(prefix)) => self.ok(&format!("{at}.path_prefix"), request_path(&prefix)).map(PathMatch::Prefix),
+            _ => {
+                self.problem(at, "set exactly one of path or path_prefix");
+                None
+            }
+        };
+        let methods = self.ok(&format!("{at}.methods"), methods(raw.methods));
+        let upstream = self.interpolate(&format!("{at}.upstream"), &raw.upstream);
+        let upstream = upstream.and_then(|text| self.ok(&format!("{at}.upstream"), upstream_target(&text)));
+        let max_body_bytes = match raw.max_body_bytes {
+            Some(limit) => self.ok(&format!("{at}.max_body_bytes"), body_limit(limit)),
+            None => Some(default_body),
+        };
+        let upstream_timeout = match raw.upstream_timeout {
+            Some(text) => self.ok(&format!("{at}.upstream_timeout"), duration(&text)),
+            None => Some(default_timeout),
+        };
+        let verify_at = format!("{at}.verify");
+        let secrets = self.secrets(&verify_at, &raw.verify);
+        let scheme = self.ok(&verify_at, scheme(&raw.verify));
+        Some(Route {
+            name: raw.name,
+            path: path?,
+            methods: methods?,
+            upstream: upstream?,
+            max_body_bytes: max_body_bytes?,
+            upstream_timeout: upstream_timeout?,
+            scheme: scheme?,
+            secrets: secrets?,
+        })
+    }
+
+    fn address(&mut self, at: &str, text: &str) -> Option<SocketAddr> {
+        let text = self.interpolate(at, text)?;
+        self.ok(at, text.parse().map_err(|_| format!("{text:?} is not an IP:port address")))
+    }
+
+    /// Exactly one of `secret`, `secrets`, `secret_file`; none may be empty.
+    fn secrets(&mut self, at: &str, raw: &RawVerify) -> Option<Vec<Secret>> {
+        let texts = match (&raw.secret, &raw.secrets, &raw.secret_file) {
+            (Some(one), None, None) => vec![(format!("{at}.secret"), self.interpolate(&format!("{at}.secret"), one)?)],
+            (None, Some(many), None) if !many.is_empty() => {
+                let mut texts = Vec::new();
+                for (i, text) in many.iter().enumerate() {
+                    let at = format!("{at}.secrets[{i}]");
+                    texts.push((at.clone(), self.interpolate(&at, text)?));
+                }
+                texts
+            }
+            (None, None, Some(file)) => {
+                let at = format!("{at}.secret_file");
+                let file = self.interpolate(&at, file)?;
+                let text = self.ok(&at, read_secret_file(&self.base_dir.join(&file)))?;
+                vec![(at, text)]
+            }
+            _ => {
+                self.problem(at, "set exactly one of secret, secrets (non-empty list) or secret_file");
+                return None;
+            }
+        };
+        let mut secrets = Vec::new();
+        for (at, text) in texts {
+            if text.is_empty() {
+                self.problem(&at, "secret is empty");
+            }
+            secrets.push(Secret::new(text));
+        }
+        Some(secrets)
+    }
+
+    /// Replaces every `${VAR}` with the variable's value; an unset variable is a problem.
+    fn interpolate(&mut self, at: &str, text: &str) -> Option<String> {
+        let result = interpolate(text, self.env);
+        self.ok(at, result)
+    }
+}
+
+fn interpolate(text: &str, env: &dyn Fn(&str) -> Option<String>) -> Result<String, String> {
+    let mut out = String::with_capacity(text.len());
+    let mut rest = text;
+    while let Some(start) = rest.find("${") {
+        out.push_str(&rest[..start]);
+        let after = &rest[start + 2..];
+        let end = after.find('}').ok_or_else(|| "unclosed ${ in value".to_owned())?;
+        let name = &after[..end];
+        if name.is_empty() || !name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_') {
+            return Err(format!("${{{name}}} is not a valid environment variable reference"));
+        }
+        out.push_str(&env(name).ok_or_else(|| format!("environment variable {name} is not set"))?);
+        rest = &after[end + 1..];
+    }
+    out.push_str(rest);
+    Ok(out)
+}
+
+fn read_secret_file(path: &Path) -> Result<String, String> {
+    let text = std::fs::read_to_string(path).map_err(|error| format!("cannot read {}: {error}", path.display()))?;
+    let text = text.strip_suffix('\n').map_or(text.as_str(), |t| t.strip_suffix('\r').unwrap_or(t));
+    Ok(text.to_owned())
+}
+
+/// Parses a human duration such as `500ms`, `30s` or `5m`; zero is refused.
+pub fn duration(text: &str) -> Result<Duration, String> {
+    match humantime::parse_duration(text) {
+        Ok(d) if d.is_zero() => Err("must be greater than zero".into()),
+        Ok(d) => Ok(d),
+        Err(_) => Err(format!("{text:?} is not a duration such as 500ms, 30s or 5m")),
+    }
+}
+
+fn body_limit(limit: u64) -> Result<usize, String> {
+    match usize::try_from(limit) {
+        Ok(0) | Err(_) => Err("must be between 1 and the address space".into()),
+        Ok(limit) => Ok(limit),
+    }
+}
+
+fn request_path(path: &str) -> Result<String, String> {
+    if !path.starts_with('/') || path.contains(['?', '#', ' ']) {
+        return Err(format!("{path:?} must start with '/' and hold no query, fragment or space"));
+    }
+    Ok(path.to_owned())
+}
+
+fn methods(raw: Option<Vec<String>>) -> Result<Vec<Method>, String> {
+    let Some(raw) = raw else { return Ok(vec![Method::POST]) };
+    if raw.is_empty() {
+        return Err("must list at least one method".into());
+    }
+    raw.iter()
+        .map(|name| match Method::from_bytes(name.as_bytes()) {
+            Ok(method) if name.bytes().all(|b| b.is_ascii_uppercase()) => Ok(method),
+            _ => Err(format!("{name:?} is not an upper-case HTTP method")),
+        })
+        .collect()
+}
+
+fn upstream_target(text: &str) -> Result<Upstream, String> {
+    if text == "echo" {
+        return Ok(Upstream::Echo);
+    }
+    let uri: Uri = text.parse().map_err(|_| format!("{text:?} is not a URL"))?;
+    let (Some(scheme), Some(authority)) = (uri.scheme(), uri.authority()) else {
+        return Err(format!("{text:?} must be http://host:port or echo"));
+    };
+    if scheme != &UriScheme::HTTP {
+        return Err(format!("{text:?}: only http:// upstreams are supported (TLS to the upstream is not built yet)"));
+    }
+    if !matches!(uri.path(), "" | "/") || uri.query().is_some() {
+        return Err(format!("{text:?} must not carry a path or query: the request's own path and query are forwarded"));
+    }
+    Ok(Upstream::Http { scheme: scheme.clone(), authority: authority.clone() })
+}
+
+const HMAC_ONLY_FIELDS: &str =
+    "header, algorithm, encoding, prefix, timestamp_header, timestamp_format, timestamp_window, message";
+
+/// Builds the scheme a `verify:` block names (a preset, or `hmac` from its parts).
+pub fn scheme(raw: &RawVerify) -> Result<Scheme, String> {
+    let tolerance = raw.tolerance.as_deref().map(duration).transpose().map_err(|e| format!("tolerance: {e}"))?;
+    let rule = if raw.scheme == "hmac" {
+        hmac_scheme(raw, tolerance)?
+    } else {
+        let preset = presets::find(&raw.scheme).ok_or_else(|| {
+            let known: Vec<_> = presets::PRESETS.iter().map(|p| p.name).chain(["hmac"]).collect();
+            format!("unknown scheme {:?} (known: {})", raw.scheme, known.join(", "))
+        })?;
+        let hmac_fields = [&raw.header, &raw.algorithm, &raw.encoding, &raw.prefix, &raw.timestamp_header]
+            .into_iter()
+            .chain([&raw.timestamp_format, &raw.timestamp_window, &raw.message]);
+        if hmac_fields.into_iter().any(Option::is_some) {
+            return Err(format!("{HMAC_ONLY_FIELDS} apply only to scheme hmac, not to {}", raw.scheme));
+        }
+        if tolerance.is_some() && preset.timestamp.is_none() {
+            return Err(format!("tolerance: scheme {} signs no timestamp", raw.scheme));
+        }
+        preset.build(tolerance)
+    };
+    Ok(Scheme { name: raw.scheme.clone(), rule })
+}
+
+fn hmac_scheme(raw: &RawVerify, tolerance: Option<Duration>) -> Result<HmacScheme, String> {
+    let header = raw.header.as_deref().ok_or("scheme hmac needs header")?;
+    let header = header_name(header).map_err(|e| format!("header: {e}"))?;
+    let algorithm = match raw.algorithm.as_deref() {
+        None => Algorithm::Sha256,
+        Some(name) => {
+            Algorithm::parse(name).ok_or_else(|| format!("algorithm: {name:?} is not one of {}", Algorithm::NAMES))?
+        }
+    };
+    let encoding = match raw.encoding.as_deref() {
+        None => Encoding::Hex,
+        Some(name) => {
+            Encoding::parse(name).ok_or_else(|| format!("encoding: {name:?} is not one of {}", Encoding::NAMES))?
+        }
+    };
+    let message = Template::parse(raw.message.as_deref().unwrap_or("{body}")).map_err(|e| format!("message: {e}"))?;
+    let timestamp = match raw.timestamp_header.as_deref() {
+        None => {
+            if raw.timestamp_format.is_some() || raw.timestamp_window.is_some() || tolerance.is_some() {
+                return Err("timestamp_format, timestamp_window and tolerance need timestamp_header".into());
+            }
+            if message.uses(&Part::Timestamp) {
+                return Err("message uses {timestamp} but no timestamp_header is set".into());
+            }
+            None
+        }
+        Some(name) => {
+            let format = match raw.timestamp_format.as_deref() {
+                None => TimestampFormat::UnixSeconds,
+                Some(f) => TimestampFormat::parse_name(f)
+                    .ok_or_else(|| format!("timestamp_format: {f:?} is not one of {}", TimestampFormat::NAMES))?,
+            };
+            let window = match raw.timestamp_window.as_deref() {
+                None | Some("symmetric") => Window::Symmetric,
+                Some("past_only") => Window::PastOnly,
+                Some(w) => return Err(format!("timestamp_window: {w:?} is not one of symmetric, past_only")),
+            };
+            if !message.uses(&Part::Timestamp) {
+                // An unsigned timestamp proves nothing: anyone could freshen a captured request.
+                return Err("timestamp_header is set but message does not sign {timestamp}".into());
+            }
+            let header = header_name(name).map_err(|e| format!("timestamp_header: {e}"))?;
+            Some(TimestampRule {
+                header,
+                format,
+                tolerance: Some(tolerance.unwrap_or(Duration::from_secs(300))),
+                window,
+            })
+        }
+    };
+    Ok(HmacScheme {
+        signature_headers: vec![header],
+        algorithm,
+        encoding,
+        prefix: raw.prefix.clone().unwrap_or_default(),
+        timestamp,
+        message,
+    })
+}
+
+fn header_name(text: &str) -> Result<http::HeaderName, String> {
+    http::HeaderName::from_bytes(text.as_bytes()).map_err(|_| format!("{text:?} is not a valid header name"))
+}
+
+#[cfg(test)]
+mod tests;

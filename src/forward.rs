@@ -1,0 +1,179 @@
+//! Forwarding a verified request: a pooled keep-alive client, hop-by-hop headers removed,
+//! `X-Forwarded-*` added, and the body `Bytes` sent exactly as received.
+
+use std::time::Duration;
+
+use bytes::Bytes;
+use http::header::{self, HeaderMap, HeaderName, HeaderValue};
+use http::request::Parts;
+use http::{Response, Uri, Version};
+use http_body_util::{BodyExt, Full, Limited};
+use hyper_util::client::legacy::Client;
+use hyper_util::client::legacy::connect::HttpConnector;
+use hyper_util::rt::TokioExecutor;
+
+use crate::config::{Route, Upstream};
+use crate::handler::Downstream;
+use crate::verify::Verified;
+
+/// Upstream answers larger than this are refused with 502 rather than buffered without bound.
+pub const MAX_RESPONSE_BYTES: usize = 16 * 1024 * 1024;
+
+/// Why the upstream did not give an answer.
+#[derive(Debug, thiserror::Error)]
+pub enum ForwardError {
+    /// Refused, reset, or broke the protocol.
+    #[error("upstream unreachable: {0}")]
+    Unreachable(String),
+    #[error("no upstream answer within the route's upstream_timeout")]
+    Timeout,
+    #[error("upstream answer larger than {MAX_RESPONSE_BYTES} bytes")]
+    ResponseTooLarge,
+}
+
+/// The shared upstream client; connections are pooled and kept alive across requests.
+pub struct Forwarder {
+    client: Client<HttpConnector, Full<Bytes>>,
+    /// Whether `X-Forwarded-*` from the sender are kept (a trusted proxy stands in front).
+    trust_forwarded: bool,
+}
+
+impl Forwarder {
+    pub fn new(trust_forwarded: bool) -> Self {
+        let mut connector = HttpConnector::new();
+        connector.set_nodelay(true);
+        connector.set_connect_timeout(Some(Duration::from_secs(5)));
+        let client = Client::builder(TokioExecutor::new())
+            .pool_idle_timeout(Duration::from_secs(60))
+            .http1_preserve_header_case(true)
+            .build(connector);
+        Self { client, trust_forwarded }
+    }
+
+    /// Sends the request to the route's upstream and buffers its answer, all within the route's
+    /// `upstream_timeout`. Taking a [`Verified`] means only a verified request can get here.
+    /// Nothing is retried once the request may have reached the upstream: senders retry on 5xx
+    /// themselves (the pool only re-sends requests that never left, on a closed idle connection).
+    pub async fn forward(
+        &self,
+        route: &Route,
+        parts: Parts,
+        body: Bytes,
+        _verified: Verified,
+        downstream: Downstream,
+    ) -> Result<Response<Full<Bytes>>, ForwardError> {
+        let (scheme, authority) = match &route.upstream {
+            Upstream::Echo => return Ok(echo(&parts.headers, body)),
+            Upstream::Http { scheme, authority } => (scheme, authority),
+        };
+        let path_and_query = parts.uri.path_and_query().map_or("/", |pq| pq.as_str());
+        let uri = Uri::builder()
+            .scheme(scheme.clone())
+            .authority(authority.clone())
+            .path_and_query(path_and_query)
+            .build()
+            .map_err(|e| ForwardError::Unreachable(e.to_string()))?;
+
+        let mut parts = parts;
+        let original_host = parts
+            .headers
+            .get(header::HOST)
+            .cloned()
+            .or_else(|| parts.uri.authority().and_then(|authority| HeaderValue::from_str(authority.as_str()).ok()));
+        remove_hop_by_hop(&mut parts.headers);
+        add_forwarded(&mut parts.headers, original_host, downstream, self.trust_forwarded);
+        parts.headers.remove(header::HOST);
+        parts.headers.insert(header::CONTENT_LENGTH, HeaderValue::from(body.len()));
+        parts.uri = uri;
+        parts.version = Version::HTTP_11;
+
+        let request = http::Request::from_parts(parts, Full::new(body));
+        let exchange = async {
+            let response =
+                self.client.request(request).await.map_err(|e| ForwardError::Unreachable(error_chain(&e)))?;
+            let (mut parts, body) = response.into_parts();
+            let body = Limited::new(body, MAX_RESPONSE_BYTES).collect().await.map_err(|error| {
+                if error.is::<http_body_util::LengthLimitError>() {
+                    ForwardError::ResponseTooLarge
+                } else {
+                    ForwardError::Unreachable(error.to_string())
+                }
+            })?;
+            remove_hop_by_hop(&mut parts.headers);
+            Ok(Response::from_parts(parts, Full::new(body.to_bytes())))
+        };
+        tokio::time::timeout(route.upstream_timeout, exchange).await.unwrap_or(Err(ForwardError::Timeout))
+    }
+}
+
+/// The built-in upstream: 200 with the same body and content type.
+pub fn echo(request_headers: &HeaderMap, body: Bytes) -> Response<Full<Bytes>> {
+    let mut response = Response::new(Full::new(body));
+    if let Some(content_type) = request_headers.get(header::CONTENT_TYPE) {
+        response.headers_mut().insert(header::CONTENT_TYPE, content_type.clone());
+    }
+    response
+}
+
+/// Headers that describe one connection, not the message (RFC 9110 7.6.1), plus any the
+/// `Connection` header names.
+fn remove_hop_by_hop(headers: &mut HeaderMap) {
+    let named: Vec<HeaderName> = headers
+        .get_all(header::CONNECTION)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .filter_map(|name| HeaderName::from_bytes(name.trim().as_bytes()).ok())
+        .collect();
+    for name in named {
+        headers.remove(name);
+    }
+    for name in [
+        header::CONNECTION,
+        HeaderName::from_static("keep-alive"),
+        HeaderName::from_static("proxy-connection"),
+        header::TE,
+        header::TRAILER,
+        header::TRANSFER_ENCODING,
+        header::UPGRADE,
+        header::EXPECT,
+    ] {
+        headers.remove(name);
+    }
+}
+
+/// Sets `X-Forwarded-For`, `-Proto` and `-Host`. With `trust` (a proxy we trust stands in
+/// front, as when a sidecar sits behind an ingress) the sender's values are kept and our peer is
+/// appended to the chain; without it, whatever the sender claimed is replaced by what we saw.
+fn add_forwarded(headers: &mut HeaderMap, original_host: Option<HeaderValue>, downstream: Downstream, trust: bool) {
+    const FOR: HeaderName = HeaderName::from_static("x-forwarded-for");
+    const PROTO: HeaderName = HeaderName::from_static("x-forwarded-proto");
+    const HOST: HeaderName = HeaderName::from_static("x-forwarded-host");
+    let peer = downstream.peer.ip().to_string();
+    let chain = match headers.get(&FOR).and_then(|v| v.to_str().ok()) {
+        Some(earlier) if trust && !earlier.trim().is_empty() => format!("{earlier}, {peer}"),
+        _ => peer,
+    };
+    headers.insert(FOR, HeaderValue::from_str(&chain).expect("a joined header value and an IP are valid header text"));
+    if !(trust && headers.contains_key(&PROTO)) {
+        headers.insert(PROTO, HeaderValue::from_static(downstream.proto));
+    }
+    if !(trust && headers.contains_key(&HOST)) {
+        match original_host {
+            Some(host) => headers.insert(HOST, host),
+            None => headers.remove(&HOST),
+        };
+    }
+}
+
+/// The error and its causes on one line ("connection refused" hides two levels down).
+fn error_chain(error: &dyn std::error::Error) -> String {
+    let mut text = error.to_string();
+    let mut source = error.source();
+    while let Some(cause) = source {
+        text.push_str(": ");
+        text.push_str(&cause.to_string());
+        source = cause.source();
+    }
+    text
+}

@@ -1,0 +1,167 @@
+//! One request, start to end: find the route, read the body under its limit, verify, forward.
+//! Every failure becomes a response here, in one place, and every request is counted and logged
+//! once.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Instant;
+
+use bytes::Bytes;
+use http::header::{self, HeaderValue};
+use http::{Request, Response, StatusCode};
+use http_body_util::{BodyExt, Full, LengthLimitError, Limited};
+use hyper::body::Incoming;
+
+use crate::config::Route;
+use crate::forward::{ForwardError, Forwarder};
+use crate::metrics::Metrics;
+use crate::routes::{Lookup, RouteTable};
+use crate::verify::{self, Rejection, SignedRequest, UnixTime};
+
+/// What every request handler shares; built once at startup.
+pub struct AppState {
+    pub routes: RouteTable,
+    pub metrics: Metrics,
+    pub forwarder: Forwarder,
+}
+
+/// Where a request came from, as the listener saw it.
+#[derive(Debug, Clone, Copy)]
+pub struct Downstream {
+    pub peer: SocketAddr,
+    /// `http` or `https`, for `X-Forwarded-Proto`.
+    pub proto: &'static str,
+}
+
+/// Why a request was not forwarded, sorted by who is at fault: the sender (4xx) or the
+/// upstream (5xx).
+#[derive(Debug)]
+enum Failure {
+    NoRoute,
+    MethodNotAllowed(HeaderValue),
+    TooLarge,
+    /// The body could not be read (the sender went away or broke the framing).
+    BadBody,
+    Rejected(Rejection),
+    Upstream(ForwardError),
+}
+
+impl Failure {
+    fn status(&self) -> StatusCode {
+        match self {
+            Failure::NoRoute => StatusCode::NOT_FOUND,
+            Failure::MethodNotAllowed(_) => StatusCode::METHOD_NOT_ALLOWED,
+            Failure::TooLarge => StatusCode::PAYLOAD_TOO_LARGE,
+            Failure::BadBody => StatusCode::BAD_REQUEST,
+            Failure::Rejected(rejection) => rejection.status(),
+            Failure::Upstream(ForwardError::Timeout) => StatusCode::GATEWAY_TIMEOUT,
+            Failure::Upstream(ForwardError::Unreachable(_) | ForwardError::ResponseTooLarge) => StatusCode::BAD_GATEWAY,
+        }
+    }
+
+    /// The `outcome` label, also the `error` field of the response body.
+    fn outcome(&self) -> &'static str {
+        match self {
+            Failure::NoRoute => "no_route",
+            Failure::MethodNotAllowed(_) => "method_not_allowed",
+            Failure::TooLarge => "too_large",
+            Failure::BadBody => "bad_request",
+            Failure::Rejected(rejection) => rejection.outcome(),
+            Failure::Upstream(ForwardError::Timeout) => "upstream_timeout",
+            Failure::Upstream(ForwardError::Unreachable(_) | ForwardError::ResponseTooLarge) => "upstream_error",
+        }
+    }
+
+    /// A short, generic answer: never a secret, an expected signature or upstream detail.
+    fn response(&self) -> Response<Full<Bytes>> {
+        let body = format!("{{\"error\":\"{}\"}}\n", self.outcome());
+        let mut response = Response::new(Full::new(Bytes::from(body)));
+        *response.status_mut() = self.status();
+        response.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
+        if let Failure::MethodNotAllowed(allow) = self {
+            response.headers_mut().insert(header::ALLOW, allow.clone());
+        }
+        response
+    }
+}
+
+/// Handles one request; never fails (every error is a response).
+pub async fn handle(state: Arc<AppState>, request: Request<Incoming>, downstream: Downstream) -> Response<Full<Bytes>> {
+    let started = Instant::now();
+    let _inflight = state.metrics.track_inflight();
+    let method = request.method().clone();
+    let path = request.uri().path().to_owned();
+
+    let (route, result) = match state.routes.find(request.method(), request.uri().path()) {
+        Lookup::Found(route) => (Some(route), route_request(&state, route, request, downstream).await),
+        Lookup::MethodNotAllowed(route) => (Some(route), Err(Failure::MethodNotAllowed(allow_header(route)))),
+        Lookup::NotFound => (None, Err(Failure::NoRoute)),
+    };
+
+    let route_name = route.map_or("", |r| r.name.as_str());
+    let elapsed = started.elapsed();
+    let (response, outcome) = match result {
+        Ok(response) => {
+            tracing::info!(route = route_name, %method, path, status = response.status().as_u16(), outcome = "forwarded",
+                duration_ms = elapsed.as_secs_f64() * 1e3, "request");
+            (response, "forwarded")
+        }
+        Err(failure) => {
+            let response = failure.response();
+            tracing::info!(route = route_name, %method, path, status = response.status().as_u16(), outcome = failure.outcome(),
+                reason = %FailureReason(&failure), duration_ms = elapsed.as_secs_f64() * 1e3, "request");
+            (response, failure.outcome())
+        }
+    };
+    state.metrics.count(route_name, outcome, elapsed.as_secs_f64());
+    response
+}
+
+/// The detail for the log line: which header, which upstream error. Never key material.
+struct FailureReason<'a>(&'a Failure);
+
+impl std::fmt::Display for FailureReason<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self.0 {
+            Failure::Rejected(rejection) => write!(f, "{rejection}"),
+            Failure::Upstream(error) => write!(f, "{error}"),
+            other => f.write_str(other.outcome()),
+        }
+    }
+}
+
+async fn route_request(
+    state: &AppState,
+    route: &Route,
+    request: Request<Incoming>,
+    downstream: Downstream,
+) -> Result<Response<Full<Bytes>>, Failure> {
+    let (parts, body) = request.into_parts();
+    let body = read_body(&parts.headers, body, route.max_body_bytes).await?;
+    let signed = SignedRequest { headers: &parts.headers, body: &body };
+    let verified = verify::verify(&route.scheme, &route.secrets, signed, UnixTime::now()).map_err(Failure::Rejected)?;
+    let timer = state.metrics.upstream_timer(&route.name).start_timer();
+    let response = state.forwarder.forward(route, parts, body, verified, downstream).await.map_err(Failure::Upstream);
+    timer.observe_duration();
+    response
+}
+
+/// Reads the whole body, refusing at once when `Content-Length` announces more than `limit`
+/// and otherwise stopping as soon as the bytes read pass it.
+async fn read_body(headers: &http::HeaderMap, body: Incoming, limit: usize) -> Result<Bytes, Failure> {
+    let announced =
+        headers.get(header::CONTENT_LENGTH).and_then(|v| v.to_str().ok()).and_then(|v| v.parse::<u64>().ok());
+    if announced.is_some_and(|length| length > limit as u64) {
+        return Err(Failure::TooLarge);
+    }
+    match Limited::new(body, limit).collect().await {
+        Ok(collected) => Ok(collected.to_bytes()),
+        Err(error) if error.is::<LengthLimitError>() => Err(Failure::TooLarge),
+        Err(_) => Err(Failure::BadBody),
+    }
+}
+
+fn allow_header(route: &Route) -> HeaderValue {
+    let methods: Vec<&str> = route.methods.iter().map(http::Method::as_str).collect();
+    HeaderValue::from_str(&methods.join(", ")).expect("method names are valid header text")
+}

@@ -1,0 +1,24 @@
+//! hookgate: a reverse proxy that verifies webhook signatures before forwarding.
+//!
+//! A request moves through the modules in this order: [`server`] accepts it, [`routes`] finds
+//! its route, [`handler`] reads the body under the route's limit and calls [`verify`], and
+//! [`forward`] sends what verified to the upstream. [`config`] builds everything at startup;
+//! [`metrics`] and [`admin`] let operators watch it.
+#![forbid(unsafe_code)]
+
+pub mod admin;
+pub mod config;
+pub mod forward;
+pub mod handler;
+pub mod metrics;
+pub mod routes;
+pub mod server;
+pub mod verify;
+
+pub use server::Gateway;
+
+/// Binds the listeners of `config` and serves until `shutdown` completes.
+pub async fn run(config: config::Config, shutdown: impl std::future::Future<Output = ()>) -> std::io::Result<()> {
+    Gateway::bind(config).await?.serve(shutdown).await;
+    Ok(())
+}

@@ -1,0 +1,129 @@
+//! Prometheus metrics, registered into a registry that is passed in (never the global one), so
+//! each gateway in a test process counts on its own.
+
+use prometheus::{
+    Encoder, Histogram, HistogramOpts, HistogramVec, IntCounterVec, IntGauge, IntGaugeVec, Opts, Registry, TextEncoder,
+};
+
+/// Every outcome a request can end with; the `outcome` label takes only these values.
+pub const OUTCOMES: &[&str] = &[
+    "forwarded",
+    "missing_signature",
+    "malformed_signature",
+    "invalid_signature",
+    "expired",
+    "too_large",
+    "upstream_error",
+    "upstream_timeout",
+    "no_route",
+    "method_not_allowed",
+    "bad_request",
+];
+
+/// The gateway's metric families.
+#[derive(Clone)]
+pub struct Metrics {
+    registry: Registry,
+    requests: IntCounterVec,
+    request_duration: HistogramVec,
+    upstream_duration: HistogramVec,
+    inflight: IntGauge,
+}
+
+// Webhook handlers answer in milliseconds to seconds; these buckets span 0.5 ms to 30 s.
+const BUCKETS: &[f64] = &[0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0];
+
+impl Metrics {
+    /// Registers every family into a fresh registry.
+    pub fn new() -> Self {
+        let registry = Registry::new();
+        let requests = IntCounterVec::new(
+            Opts::new("hookgate_requests_total", "Requests by route and outcome."),
+            &["route", "outcome"],
+        )
+        .expect("valid metric");
+        let request_duration = HistogramVec::new(
+            HistogramOpts::new("hookgate_request_duration_seconds", "Time from request head to response head.")
+                .buckets(BUCKETS.to_vec()),
+            &["route"],
+        )
+        .expect("valid metric");
+        let upstream_duration = HistogramVec::new(
+            HistogramOpts::new(
+                "hookgate_upstream_duration_seconds",
+                "Time the upstream took to answer a forwarded request.",
+            )
+            .buckets(BUCKETS.to_vec()),
+            &["route"],
+        )
+        .expect("valid metric");
+        let inflight =
+            IntGauge::new("hookgate_inflight_requests", "Requests being handled now.").expect("valid metric");
+        let build_info = IntGaugeVec::new(
+            Opts::new("hookgate_build_info", "Always 1; the version label says which build runs."),
+            &["version"],
+        )
+        .expect("valid metric");
+        build_info.with_label_values(&[env!("CARGO_PKG_VERSION")]).set(1);
+        for collector in [
+            Box::new(requests.clone()) as Box<dyn prometheus::core::Collector>,
+            Box::new(request_duration.clone()),
+            Box::new(upstream_duration.clone()),
+            Box::new(inflight.clone()),
+            Box::new(build_info),
+        ] {
+            registry.register(collector).expect("metric names are unique");
+        }
+        Self { registry, requests, request_duration, upstream_duration, inflight }
+    }
+
+    /// Makes every (route, outcome) series exist at 0, so rates and alerts see them from the start.
+    pub fn preregister<'a>(&self, routes: impl Iterator<Item = &'a str>) {
+        self.requests.with_label_values(&["", "no_route"]);
+        for route in routes {
+            for outcome in OUTCOMES.iter().filter(|o| **o != "no_route") {
+                self.requests.with_label_values(&[route, outcome]);
+            }
+            self.request_duration.with_label_values(&[route]);
+            self.upstream_duration.with_label_values(&[route]);
+        }
+    }
+
+    pub fn count(&self, route: &str, outcome: &str, seconds: f64) {
+        self.requests.with_label_values(&[route, outcome]).inc();
+        self.request_duration.with_label_values(&[route]).observe(seconds);
+    }
+
+    pub fn upstream_timer(&self, route: &str) -> Histogram {
+        self.upstream_duration.with_label_values(&[route])
+    }
+
+    /// Counts a request as in flight until the returned guard drops (also when the request's
+    /// future is cancelled because the sender went away).
+    pub fn track_inflight(&self) -> InflightGuard {
+        self.inflight.inc();
+        InflightGuard(self.inflight.clone())
+    }
+
+    /// The text exposition format.
+    pub fn render(&self) -> String {
+        let mut buffer = Vec::new();
+        TextEncoder::new().encode(&self.registry.gather(), &mut buffer).expect("encoding to a Vec cannot fail");
+        String::from_utf8(buffer).expect("the text format is UTF-8")
+    }
+}
+
+impl Default for Metrics {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+/// Decrements `hookgate_inflight_requests` on drop.
+pub struct InflightGuard(IntGauge);
+
+impl Drop for InflightGuard {
+    fn drop(&mut self) {
+        self.0.dec();
+    }
+}

@@ -1,0 +1,182 @@
+//! Listeners and connections: bind, accept, one task per connection (HTTP/1.1 and h2c on the
+//! same port), and a graceful stop that lets in-flight requests finish within a bound.
+
+use std::convert::Infallible;
+use std::future::Future;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
+
+use http::{Request, Response};
+use hyper::body::{Body, Incoming};
+use hyper::service::service_fn;
+use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
+use hyper_util::server::conn::auto;
+use hyper_util::server::graceful::GracefulShutdown;
+use tokio::net::{TcpListener, TcpStream};
+
+use crate::admin;
+use crate::config::Config;
+use crate::forward::Forwarder;
+use crate::handler::{self, AppState, Downstream};
+use crate::metrics::Metrics;
+use crate::routes::RouteTable;
+
+/// A gateway whose listeners are bound (so their addresses are known) but not yet serving.
+pub struct Gateway {
+    public: TcpListener,
+    admin: TcpListener,
+    state: Arc<AppState>,
+    ready: Arc<AtomicBool>,
+    shutdown_timeout: Duration,
+}
+
+impl Gateway {
+    /// Binds the public and admin listeners of `config`.
+    pub async fn bind(config: Config) -> std::io::Result<Self> {
+        let public = TcpListener::bind(config.listen).await?;
+        let admin = TcpListener::bind(config.admin_listen).await?;
+        let metrics = Metrics::new();
+        metrics.preregister(config.routes.iter().map(|r| r.name.as_str()));
+        let state = AppState {
+            routes: RouteTable::new(config.routes),
+            metrics,
+            forwarder: Forwarder::new(config.trust_forwarded_headers),
+        };
+        Ok(Self {
+            public,
+            admin,
+            state: Arc::new(state),
+            ready: Arc::new(AtomicBool::new(false)),
+            shutdown_timeout: config.shutdown_timeout,
+        })
+    }
+
+    pub fn public_addr(&self) -> SocketAddr {
+        self.public.local_addr().expect("a bound listener has an address")
+    }
+
+    pub fn admin_addr(&self) -> SocketAddr {
+        self.admin.local_addr().expect("a bound listener has an address")
+    }
+
+    /// Serves until `shutdown` completes; then stops accepting, reports not-ready, and waits up
+    /// to `shutdown_timeout` for in-flight requests before returning.
+    pub async fn serve(self, shutdown: impl Future<Output = ()>) {
+        let public_connections = GracefulShutdown::new();
+        let admin_connections = GracefulShutdown::new();
+        let builder = connection_builder();
+        self.ready.store(true, Ordering::SeqCst);
+        tracing::info!(listen = %self.public_addr(), admin_listen = %self.admin_addr(),
+            routes = self.state.routes.routes().len(), "hookgate ready");
+        tokio::pin!(shutdown);
+        loop {
+            tokio::select! {
+                accepted = self.public.accept() => {
+                    let Some((stream, peer)) = accepted_or_pause(accepted).await else { continue };
+                    let state = self.state.clone();
+                    let downstream = Downstream { peer, proto: "http" };
+                    let service = service_fn(move |request: Request<Incoming>| {
+                        let state = state.clone();
+                        async move { Ok::<_, Infallible>(handler::handle(state, request, downstream).await) }
+                    });
+                    serve_connection(&builder, &public_connections, stream, service);
+                }
+                accepted = self.admin.accept() => {
+                    let Some((stream, _)) = accepted_or_pause(accepted).await else { continue };
+                    let state = self.state.clone();
+                    let ready = self.ready.clone();
+                    let service = service_fn(move |request: Request<Incoming>| {
+                        let response = admin::respond(&request, &state.metrics, ready.load(Ordering::SeqCst));
+                        async move { Ok::<_, Infallible>(response) }
+                    });
+                    serve_connection(&builder, &admin_connections, stream, service);
+                }
+                () = &mut shutdown => break,
+            }
+        }
+        self.ready.store(false, Ordering::SeqCst);
+        drop(self.public);
+        tracing::info!(timeout = ?self.shutdown_timeout, "shutting down: no new connections, draining in-flight requests");
+        if tokio::time::timeout(self.shutdown_timeout, public_connections.shutdown()).await.is_err() {
+            tracing::warn!("drain timed out; closing the remaining connections");
+        }
+        let _ = tokio::time::timeout(Duration::from_secs(1), admin_connections.shutdown()).await;
+        tracing::info!("stopped");
+    }
+}
+
+/// Serves the built-in echo upstream on `listener` until `shutdown` completes.
+pub async fn serve_echo(listener: TcpListener, shutdown: impl Future<Output = ()>) {
+    let connections = GracefulShutdown::new();
+    let builder = connection_builder();
+    tokio::pin!(shutdown);
+    loop {
+        tokio::select! {
+            accepted = listener.accept() => {
+                let Some((stream, _)) = accepted_or_pause(accepted).await else { continue };
+                let service = service_fn(|request: Request<Incoming>| async move {
+                    use http_body_util::BodyExt;
+                    let (parts, body) = request.into_parts();
+                    let response = match body.collect().await {
+                        Ok(body) => crate::forward::echo(&parts.headers, body.to_bytes()),
+                        Err(_) => Response::builder().status(400).body(Default::default()).expect("static response"),
+                    };
+                    Ok::<_, Infallible>(response)
+                });
+                serve_connection(&builder, &connections, stream, service);
+            }
+            () = &mut shutdown => break,
+        }
+    }
+    let _ = tokio::time::timeout(Duration::from_secs(5), connections.shutdown()).await;
+}
+
+fn connection_builder() -> auto::Builder<TokioExecutor> {
+    let mut builder = auto::Builder::new(TokioExecutor::new());
+    builder
+        .http1()
+        .timer(TokioTimer::new())
+        // A sender that has not finished its request head in this time is cut off (slowloris).
+        .header_read_timeout(Duration::from_secs(10))
+        // Keep header case as the sender wrote it, for legacy upstreams that compare it exactly.
+        .preserve_header_case(true);
+    builder.http2().timer(TokioTimer::new());
+    builder
+}
+
+fn serve_connection<S, B>(
+    builder: &auto::Builder<TokioExecutor>,
+    connections: &GracefulShutdown,
+    stream: TcpStream,
+    service: S,
+) where
+    S: hyper::service::Service<Request<Incoming>, Response = Response<B>, Error = Infallible> + Send + 'static,
+    S::Future: Send + 'static,
+    B: Body + Send + 'static,
+    B::Data: Send,
+    B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+{
+    let _ = stream.set_nodelay(true);
+    let connection = builder.serve_connection(TokioIo::new(stream), service).into_owned();
+    let connection = connections.watch(connection);
+    tokio::spawn(async move {
+        if let Err(error) = connection.await {
+            tracing::debug!(%error, "connection ended with an error");
+        }
+    });
+}
+
+/// The accepted stream, or `None` after a short pause when accept failed (out of file
+/// descriptors, say), so the loop neither spins nor dies.
+async fn accepted_or_pause(accepted: std::io::Result<(TcpStream, SocketAddr)>) -> Option<(TcpStream, SocketAddr)> {
+    match accepted {
+        Ok(pair) => Some(pair),
+        Err(error) => {
+            tracing::warn!(%error, "accept failed");
+            tokio::time::sleep(Duration::from_millis(50)).await;
+            None
+        }
+    }
+}
