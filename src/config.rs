@@ -74,6 +74,9 @@ pub struct RawVerify {
     pub secret: Option<String>,
     pub secrets: Option<Vec<String>>,
     pub secret_file: Option<String>,
+    /// FreshBooks only: forward the unsigned `callback.verify` registration request.
+    #[serde(default)]
+    pub enrolment: bool,
     pub tolerance: Option<String>,
     pub header: Option<String>,
     pub algorithm: Option<String>,
@@ -107,7 +110,11 @@ pub struct Route {
     pub max_body_bytes: usize,
     pub upstream_timeout: Duration,
     pub scheme: Scheme,
+    /// May be empty only while `enrolment` waits for the first FreshBooks verifier.
     pub secrets: Vec<Secret>,
+    /// FreshBooks enrolment mode: the unsigned `callback.verify` request is forwarded, flagged
+    /// and rate-limited, so the app can learn the verifier.
+    pub enrolment: bool,
 }
 
 /// How a route claims request paths.
@@ -245,6 +252,9 @@ impl Checker<'_> {
         let verify_at = format!("{at}.verify");
         let secrets = self.secrets(&verify_at, &raw.verify);
         let scheme = self.ok(&verify_at, scheme(&raw.verify));
+        if raw.verify.enrolment && raw.verify.scheme != "freshbooks" {
+            self.problem(&format!("{verify_at}.enrolment"), "applies only to scheme freshbooks");
+        }
         Some(Route {
             name: raw.name,
             path: path?,
@@ -254,6 +264,7 @@ impl Checker<'_> {
             upstream_timeout: upstream_timeout?,
             scheme: scheme?,
             secrets: secrets?,
+            enrolment: raw.verify.enrolment,
         })
     }
 
@@ -262,9 +273,11 @@ impl Checker<'_> {
         self.ok(at, text.parse().map_err(|_| format!("{text:?} is not an IP:port address")))
     }
 
-    /// Exactly one of `secret`, `secrets`, `secret_file`; none may be empty.
+    /// Exactly one of `secret`, `secrets`, `secret_file` (or none, in enrolment mode); none may
+    /// be empty.
     fn secrets(&mut self, at: &str, raw: &RawVerify) -> Option<Vec<Secret>> {
         let texts = match (&raw.secret, &raw.secrets, &raw.secret_file) {
+            (None, None, None) if raw.enrolment => Vec::new(),
             (Some(one), None, None) => vec![(format!("{at}.secret"), self.interpolate(&format!("{at}.secret"), one)?)],
             (None, Some(many), None) if !many.is_empty() => {
                 let mut texts = Vec::new();

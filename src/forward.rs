@@ -16,6 +16,16 @@ use crate::config::{Route, Upstream};
 use crate::handler::Downstream;
 use crate::verify::Verified;
 
+/// Why a request may be forwarded. Only [`crate::verify::verify`] makes a [`Verified`], so a
+/// request cannot reach the upstream without passing it (or the explicit enrolment policy).
+#[derive(Debug)]
+pub enum Admission {
+    Verified(Verified),
+    /// FreshBooks' unsigned `callback.verify`, let through by a route in enrolment mode; the
+    /// upstream sees `X-Hookgate-Unauthenticated: freshbooks-callback-verify`.
+    Enrolment,
+}
+
 /// Upstream answers larger than this are refused with 502 rather than buffered without bound.
 pub const MAX_RESPONSE_BYTES: usize = 16 * 1024 * 1024;
 
@@ -51,7 +61,7 @@ impl Forwarder {
     }
 
     /// Sends the request to the route's upstream and buffers its answer, all within the route's
-    /// `upstream_timeout`. Taking a [`Verified`] means only a verified request can get here.
+    /// `upstream_timeout`. Taking an [`Admission`] means only a verified request can get here.
     /// Nothing is retried once the request may have reached the upstream: senders retry on 5xx
     /// themselves (the pool only re-sends requests that never left, on a closed idle connection).
     pub async fn forward(
@@ -59,7 +69,7 @@ impl Forwarder {
         route: &Route,
         parts: Parts,
         body: Bytes,
-        _verified: Verified,
+        admission: Admission,
         downstream: Downstream,
     ) -> Result<Response<Full<Bytes>>, ForwardError> {
         let (scheme, authority) = match &route.upstream {
@@ -81,6 +91,7 @@ impl Forwarder {
             .cloned()
             .or_else(|| parts.uri.authority().and_then(|authority| HeaderValue::from_str(authority.as_str()).ok()));
         remove_hop_by_hop(&mut parts.headers);
+        set_hookgate_headers(&mut parts.headers, &admission);
         add_forwarded(&mut parts.headers, original_host, downstream, self.trust_forwarded);
         parts.headers.remove(header::HOST);
         parts.headers.insert(header::CONTENT_LENGTH, HeaderValue::from(body.len()));
@@ -139,6 +150,18 @@ fn remove_hop_by_hop(headers: &mut HeaderMap) {
         header::EXPECT,
     ] {
         headers.remove(name);
+    }
+}
+
+/// Our own `X-Hookgate-*` headers are the only ones the upstream sees: a sender's are removed.
+fn set_hookgate_headers(headers: &mut HeaderMap, admission: &Admission) {
+    let spoofed: Vec<HeaderName> =
+        headers.keys().filter(|name| name.as_str().starts_with("x-hookgate-")).cloned().collect();
+    for name in spoofed {
+        headers.remove(name);
+    }
+    if let Admission::Enrolment = admission {
+        headers.insert("x-hookgate-unauthenticated", HeaderValue::from_static("freshbooks-callback-verify"));
     }
 }
 

@@ -2,9 +2,10 @@
 //! Every failure becomes a response here, in one place, and every request is counted and logged
 //! once.
 
+use std::collections::HashMap;
 use std::net::SocketAddr;
-use std::sync::Arc;
-use std::time::Instant;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use http::header::{self, HeaderValue};
@@ -13,9 +14,10 @@ use http_body_util::{BodyExt, Full, LengthLimitError, Limited};
 use hyper::body::Incoming;
 
 use crate::config::Route;
-use crate::forward::{ForwardError, Forwarder};
+use crate::forward::{Admission, ForwardError, Forwarder};
 use crate::metrics::Metrics;
 use crate::routes::{Lookup, RouteTable};
+use crate::verify::form_json::parse_form;
 use crate::verify::{self, Rejection, SignedRequest, UnixTime};
 
 /// What every request handler shares; built once at startup.
@@ -23,6 +25,27 @@ pub struct AppState {
     pub routes: RouteTable,
     pub metrics: Metrics,
     pub forwarder: Forwarder,
+    pub enrolment: EnrolmentLimiter,
+}
+
+/// Lets at most one unauthenticated FreshBooks `callback.verify` through per route per
+/// [`EnrolmentLimiter::INTERVAL`], so enrolment mode cannot be used to flood the upstream.
+#[derive(Default)]
+pub struct EnrolmentLimiter(Mutex<HashMap<String, Instant>>);
+
+impl EnrolmentLimiter {
+    pub const INTERVAL: Duration = Duration::from_secs(10);
+
+    fn allow(&self, route: &str, now: Instant) -> bool {
+        let mut last = self.0.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        match last.get(route) {
+            Some(at) if now.duration_since(*at) < Self::INTERVAL => false,
+            _ => {
+                last.insert(route.to_owned(), now);
+                true
+            }
+        }
+    }
 }
 
 /// Where a request came from, as the listener saw it.
@@ -40,6 +63,8 @@ enum Failure {
     NoRoute,
     MethodNotAllowed(HeaderValue),
     TooLarge,
+    /// An enrolment request arrived sooner than the limiter allows.
+    EnrolmentRateLimited,
     /// The body could not be read (the sender went away or broke the framing).
     BadBody,
     Rejected(Rejection),
@@ -52,6 +77,7 @@ impl Failure {
             Failure::NoRoute => StatusCode::NOT_FOUND,
             Failure::MethodNotAllowed(_) => StatusCode::METHOD_NOT_ALLOWED,
             Failure::TooLarge => StatusCode::PAYLOAD_TOO_LARGE,
+            Failure::EnrolmentRateLimited => StatusCode::TOO_MANY_REQUESTS,
             Failure::BadBody => StatusCode::BAD_REQUEST,
             Failure::Rejected(rejection) => rejection.status(),
             Failure::Upstream(ForwardError::Timeout) => StatusCode::GATEWAY_TIMEOUT,
@@ -65,6 +91,7 @@ impl Failure {
             Failure::NoRoute => "no_route",
             Failure::MethodNotAllowed(_) => "method_not_allowed",
             Failure::TooLarge => "too_large",
+            Failure::EnrolmentRateLimited => "rate_limited",
             Failure::BadBody => "bad_request",
             Failure::Rejected(rejection) => rejection.outcome(),
             Failure::Upstream(ForwardError::Timeout) => "upstream_timeout",
@@ -101,10 +128,10 @@ pub async fn handle(state: Arc<AppState>, request: Request<Incoming>, downstream
     let route_name = route.map_or("", |r| r.name.as_str());
     let elapsed = started.elapsed();
     let (response, outcome) = match result {
-        Ok(response) => {
-            tracing::info!(route = route_name, %method, path, status = response.status().as_u16(), outcome = "forwarded",
+        Ok((response, outcome)) => {
+            tracing::info!(route = route_name, %method, path, status = response.status().as_u16(), outcome,
                 duration_ms = elapsed.as_secs_f64() * 1e3, "request");
-            (response, "forwarded")
+            (response, outcome)
         }
         Err(failure) => {
             let response = failure.response();
@@ -130,20 +157,39 @@ impl std::fmt::Display for FailureReason<'_> {
     }
 }
 
+/// Reads, verifies and forwards; the `Ok` side carries the outcome label (`forwarded`, or
+/// `enrolment` for an unauthenticated FreshBooks registration).
 async fn route_request(
     state: &AppState,
     route: &Route,
     request: Request<Incoming>,
     downstream: Downstream,
-) -> Result<Response<Full<Bytes>>, Failure> {
+) -> Result<(Response<Full<Bytes>>, &'static str), Failure> {
     let (parts, body) = request.into_parts();
     let body = read_body(&parts.headers, body, route.max_body_bytes).await?;
     let signed = SignedRequest { headers: &parts.headers, body: &body };
-    let verified = verify::verify(&route.scheme, &route.secrets, signed, UnixTime::now()).map_err(Failure::Rejected)?;
+    let (admission, outcome) = match verify::verify(&route.scheme, &route.secrets, signed, UnixTime::now()) {
+        Ok(verified) => (Admission::Verified(verified), "forwarded"),
+        Err(Rejection::MissingHeader(_)) if route.enrolment && is_freshbooks_registration(&body) => {
+            if !state.enrolment.allow(&route.name, Instant::now()) {
+                return Err(Failure::EnrolmentRateLimited);
+            }
+            (Admission::Enrolment, "enrolment")
+        }
+        Err(rejection) => return Err(Failure::Rejected(rejection)),
+    };
     let timer = state.metrics.upstream_timer(&route.name).start_timer();
-    let response = state.forwarder.forward(route, parts, body, verified, downstream).await.map_err(Failure::Upstream);
+    let response = state.forwarder.forward(route, parts, body, admission, downstream).await.map_err(Failure::Upstream);
     timer.observe_duration();
-    response
+    Ok((response?, outcome))
+}
+
+/// A form whose one `name` field is `callback.verify`: FreshBooks' unsigned registration.
+fn is_freshbooks_registration(body: &[u8]) -> bool {
+    let Ok(text) = std::str::from_utf8(body) else { return false };
+    let fields = parse_form(text);
+    let mut names = fields.iter().filter(|(key, _)| key == "name");
+    matches!((names.next(), names.next()), (Some((_, value)), None) if value == "callback.verify")
 }
 
 /// Reads the whole body, refusing at once when `Content-Length` announces more than `limit`
@@ -164,4 +210,29 @@ async fn read_body(headers: &http::HeaderMap, body: Incoming, limit: usize) -> R
 fn allow_header(route: &Route) -> HeaderValue {
     let methods: Vec<&str> = route.methods.iter().map(http::Method::as_str).collect();
     HeaderValue::from_str(&methods.join(", ")).expect("method names are valid header text")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn freshbooks_registration_is_recognised_exactly() {
+        let registration = b"name=callback.verify&object_id=214170&verifier=abc&account_id=6BApk&user_id=1";
+        assert!(is_freshbooks_registration(registration));
+        assert!(!is_freshbooks_registration(b"name=invoice.create&object_id=1"));
+        assert!(!is_freshbooks_registration(b"name=callback.verify&name=invoice.create"), "ambiguous name");
+        assert!(!is_freshbooks_registration(b"object_id=1"));
+        assert!(!is_freshbooks_registration(b"name=callback.verify\xff"));
+    }
+
+    #[test]
+    fn enrolment_limiter_allows_one_per_interval_per_route() {
+        let limiter = EnrolmentLimiter::default();
+        let start = Instant::now();
+        assert!(limiter.allow("fb", start));
+        assert!(!limiter.allow("fb", start + Duration::from_secs(1)));
+        assert!(limiter.allow("other", start + Duration::from_secs(1)));
+        assert!(limiter.allow("fb", start + EnrolmentLimiter::INTERVAL));
+    }
 }

@@ -44,7 +44,11 @@ enum Command {
     /// Print the headers a sender would attach to a body, one `name: value` per line.
     Sign(SignArgs),
     /// List the named schemes and their headers.
-    Schemes,
+    Schemes {
+        /// Print the README's markdown table instead.
+        #[arg(long)]
+        markdown: bool,
+    },
     /// Run the built-in echo upstream: answers 200 with the body it received.
     Echo {
         #[arg(long, default_value = "127.0.0.1:3000")]
@@ -83,7 +87,11 @@ fn main() -> ExitCode {
         (Some(Command::Run { config }), _) | (None, Some(config)) => serve(config),
         (Some(Command::Check { config }), _) => check(config),
         (Some(Command::Sign(args)), _) => sign(args),
-        (Some(Command::Schemes), _) => {
+        (Some(Command::Schemes { markdown: true }), _) => {
+            print!("{}", presets::markdown_table());
+            Ok(())
+        }
+        (Some(Command::Schemes { markdown: false }), _) => {
             schemes();
             Ok(())
         }
@@ -188,15 +196,24 @@ fn sign(args: SignArgs) -> anyhow::Result<()> {
 }
 
 fn schemes() {
-    println!("{:<12} {:<28} {:<40} SIGNS", "SCHEME", "PROVIDER", "HEADERS");
+    println!("{:<12} {:<26} {:<26} {:<36} SIGNED MESSAGE", "SCHEME", "PROVIDER", "SIGNATURE HEADER", "HEADER VALUE");
     for preset in presets::PRESETS {
-        let mut headers: Vec<&str> = preset.signature_headers.to_vec();
-        headers.extend(preset.timestamp.as_ref().map(|ts| ts.header));
-        let signs =
-            format!("{}{} {} of {}", preset.prefix, preset.algorithm.name(), preset.encoding.name(), preset.message);
-        println!("{:<12} {:<28} {:<40} {}", preset.name, preset.provider, headers.join(", "), signs);
+        println!(
+            "{:<12} {:<26} {:<26} {:<36} {}",
+            preset.name,
+            preset.provider,
+            preset.signature_headers.join(", "),
+            preset.value_format(),
+            preset.message
+        );
+        if let Some(timestamp) = &preset.timestamp {
+            println!("{:<12} {:<26} timestamp: {}", "", "", timestamp.describe().replace('`', ""));
+        }
     }
-    println!("{:<12} {:<28} {:<40} any of the above, from its parts", "hmac", "(generic)", "header: (configured)");
+    println!(
+        "{:<12} {:<26} (configured: header, algorithm, encoding, prefix, timestamp_header, message)",
+        "hmac", "(generic)"
+    );
 }
 
 fn echo(listen: std::net::SocketAddr) -> anyhow::Result<()> {

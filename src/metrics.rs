@@ -18,6 +18,8 @@ pub const OUTCOMES: &[&str] = &[
     "no_route",
     "method_not_allowed",
     "bad_request",
+    "enrolment",
+    "rate_limited",
 ];
 
 /// The gateway's metric families.

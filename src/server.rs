@@ -19,7 +19,7 @@ use tokio::net::{TcpListener, TcpStream};
 use crate::admin;
 use crate::config::Config;
 use crate::forward::Forwarder;
-use crate::handler::{self, AppState, Downstream};
+use crate::handler::{self, AppState, Downstream, EnrolmentLimiter};
 use crate::metrics::Metrics;
 use crate::routes::RouteTable;
 
@@ -43,6 +43,7 @@ impl Gateway {
             routes: RouteTable::new(config.routes),
             metrics,
             forwarder: Forwarder::new(config.trust_forwarded_headers),
+            enrolment: EnrolmentLimiter::default(),
         };
         Ok(Self {
             public,
