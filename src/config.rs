@@ -2,6 +2,8 @@
 //! [`Config`] of typed values. Every problem is collected and reported with where it is, so an
 //! operator fixes a file in one pass. Anything that can fail at startup fails here.
 
+pub mod keys;
+mod scheme;
 pub mod secret;
 
 use std::collections::HashSet;
@@ -13,9 +15,8 @@ use http::Method;
 use http::uri::{Authority, Scheme as UriScheme, Uri};
 use serde::Deserialize;
 
-use self::secret::Secret;
-use crate::verify::hmac::{Algorithm, Encoding, HmacScheme, Part, Template, TimestampFormat, TimestampRule, Window};
-use crate::verify::{Scheme, presets};
+pub use self::scheme::scheme;
+use crate::verify::{Key, Scheme};
 
 /// The file as written. Strings that may hold `${VAR}` are interpolated during validation.
 #[derive(Debug, Deserialize)]
@@ -63,17 +64,32 @@ struct RawRoute {
     upstream: String,
     max_body_bytes: Option<u64>,
     upstream_timeout: Option<String>,
+    public_url: Option<String>,
+    #[serde(default)]
+    challenge: Challenge,
+    #[serde(default = "yes")]
+    enforce: bool,
+    #[serde(default)]
+    forward_headers: ForwardHeaders,
     verify: RawVerify,
 }
 
-/// The `verify:` block. The fields after `tolerance` describe a generic `hmac` scheme.
+fn yes() -> bool {
+    true
+}
+
+/// The `verify:` block. The fields after `tolerance` describe a generic `hmac` scheme (and
+/// `header` the generic `token` scheme).
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RawVerify {
     pub scheme: String,
     pub secret: Option<String>,
-    pub secrets: Option<Vec<String>>,
+    pub secrets: Option<Vec<keys::RawKey>>,
     pub secret_file: Option<String>,
+    pub public_key: Option<String>,
+    pub public_keys: Option<Vec<keys::RawKey>>,
+    pub public_key_file: Option<String>,
     /// FreshBooks only: forward the unsigned `callback.verify` registration request.
     #[serde(default)]
     pub enrolment: bool,
@@ -86,6 +102,32 @@ pub struct RawVerify {
     pub timestamp_format: Option<String>,
     pub timestamp_window: Option<String>,
     pub message: Option<String>,
+}
+
+/// Who answers a provider's endpoint check (Slack `url_verification`, Twitch
+/// `webhook_callback_verification`, Zoom `endpoint.url_validation`, Discord PING, Dropbox
+/// `challenge`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Challenge {
+    /// The upstream answers, like any other delivery.
+    #[default]
+    Forward,
+    /// The gateway answers itself, after the check verified where the provider signs it.
+    Answer,
+}
+
+/// Extra headers towards the upstream.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ForwardHeaders {
+    /// Add `X-Hookgate-Verified: <scheme>` (and `X-Hookgate-Delivery-Id`,
+    /// `X-Hookgate-Timestamp` where the scheme has them).
+    #[serde(default)]
+    pub verified: bool,
+    /// Remove the headers that carried the signature.
+    #[serde(default)]
+    pub strip_signature: bool,
 }
 
 /// A validated configuration.
@@ -111,10 +153,36 @@ pub struct Route {
     pub upstream_timeout: Duration,
     pub scheme: Scheme,
     /// May be empty only while `enrolment` waits for the first FreshBooks verifier.
-    pub secrets: Vec<Secret>,
+    pub keys: Vec<Key>,
     /// FreshBooks enrolment mode: the unsigned `callback.verify` request is forwarded, flagged
     /// and rate-limited, so the app can learn the verifier.
     pub enrolment: bool,
+    /// The URL senders call, for schemes that sign it.
+    pub public_url: Option<PublicUrl>,
+    pub challenge: Challenge,
+    /// `false`: report-only; verdicts are counted and logged, and everything is forwarded.
+    pub enforce: bool,
+    pub forward_headers: ForwardHeaders,
+}
+
+/// The public URL of a route as senders see it: `https://host[:port]`, optionally with the
+/// path senders use (when a proxy in front rewrites it).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PublicUrl {
+    origin: String,
+    path: Option<String>,
+}
+
+impl PublicUrl {
+    /// The URL the sender called: this origin, the configured path or else the request's, and
+    /// the request's query.
+    pub fn for_request(&self, uri: &Uri) -> String {
+        let path = self.path.as_deref().unwrap_or(uri.path());
+        match uri.query() {
+            Some(query) => format!("{}{path}?{query}", self.origin),
+            None => format!("{}{path}", self.origin),
+        }
+    }
 }
 
 /// How a route claims request paths.
@@ -165,7 +233,12 @@ pub fn load(path: &Path) -> Result<Config, ConfigError> {
 pub fn parse(text: &str, path: &Path, env: &dyn Fn(&str) -> Option<String>) -> Result<Config, ConfigError> {
     let raw: RawConfig = serde_yaml_ng::from_str(text)
         .map_err(|error| ConfigError::Syntax { path: path.into(), message: error.to_string() })?;
-    let mut check = Checker { problems: Vec::new(), env, base_dir: path.parent().unwrap_or(Path::new(".")) };
+    let mut check = Checker {
+        problems: Vec::new(),
+        env,
+        base_dir: path.parent().unwrap_or(Path::new(".")),
+        trust_forwarded: raw.trust_forwarded_headers,
+    };
     let config = check.config(raw);
     match config {
         Some(config) if check.problems.is_empty() => Ok(config),
@@ -178,6 +251,8 @@ struct Checker<'a> {
     problems: Vec<Problem>,
     env: &'a dyn Fn(&str) -> Option<String>,
     base_dir: &'a Path,
+    /// Routes that sign the URL may rebuild it from trusted `X-Forwarded-*` headers.
+    trust_forwarded: bool,
 }
 
 impl Checker<'_> {
@@ -250,10 +325,34 @@ impl Checker<'_> {
             None => Some(default_timeout),
         };
         let verify_at = format!("{at}.verify");
-        let secrets = self.secrets(&verify_at, &raw.verify);
         let scheme = self.ok(&verify_at, scheme(&raw.verify));
+        // Keys are checked even when the scheme is unknown, so every problem shows at once.
+        let kind = scheme.as_ref().map_or(crate::verify::KeyKind::Shared, Scheme::key_kind);
+        let keys = self.keys(&verify_at, &raw.verify, kind);
         if raw.verify.enrolment && raw.verify.scheme != "freshbooks" {
             self.problem(&format!("{verify_at}.enrolment"), "applies only to scheme freshbooks");
+        }
+        let public_url = match &raw.public_url {
+            Some(text) => self
+                .interpolate(&format!("{at}.public_url"), text)
+                .and_then(|text| self.ok(&format!("{at}.public_url"), public_url(&text))),
+            None => None,
+        };
+        if let Some(scheme) = &scheme
+            && scheme.signs_url()
+            && raw.public_url.is_none()
+            && !self.trust_forwarded
+        {
+            self.problem(&format!("{at}.public_url"), format!(
+                "scheme {} signs the URL the sender called: set public_url (or trust_forwarded_headers behind a trusted proxy)",
+                scheme.name
+            ));
+        }
+        if raw.challenge == Challenge::Answer && !crate::challenge::answers(&raw.verify.scheme) {
+            self.problem(
+                &format!("{at}.challenge"),
+                format!("scheme {} has no endpoint check to answer", raw.verify.scheme),
+            );
         }
         Some(Route {
             name: raw.name,
@@ -263,49 +362,18 @@ impl Checker<'_> {
             max_body_bytes: max_body_bytes?,
             upstream_timeout: upstream_timeout?,
             scheme: scheme?,
-            secrets: secrets?,
+            keys: keys?,
             enrolment: raw.verify.enrolment,
+            public_url,
+            challenge: raw.challenge,
+            enforce: raw.enforce,
+            forward_headers: raw.forward_headers,
         })
     }
 
     fn address(&mut self, at: &str, text: &str) -> Option<SocketAddr> {
         let text = self.interpolate(at, text)?;
         self.ok(at, text.parse().map_err(|_| format!("{text:?} is not an IP:port address")))
-    }
-
-    /// Exactly one of `secret`, `secrets`, `secret_file` (or none, in enrolment mode); none may
-    /// be empty.
-    fn secrets(&mut self, at: &str, raw: &RawVerify) -> Option<Vec<Secret>> {
-        let texts = match (&raw.secret, &raw.secrets, &raw.secret_file) {
-            (None, None, None) if raw.enrolment => Vec::new(),
-            (Some(one), None, None) => vec![(format!("{at}.secret"), self.interpolate(&format!("{at}.secret"), one)?)],
-            (None, Some(many), None) if !many.is_empty() => {
-                let mut texts = Vec::new();
-                for (i, text) in many.iter().enumerate() {
-                    let at = format!("{at}.secrets[{i}]");
-                    texts.push((at.clone(), self.interpolate(&at, text)?));
-                }
-                texts
-            }
-            (None, None, Some(file)) => {
-                let at = format!("{at}.secret_file");
-                let file = self.interpolate(&at, file)?;
-                let text = self.ok(&at, read_secret_file(&self.base_dir.join(&file)))?;
-                vec![(at, text)]
-            }
-            _ => {
-                self.problem(at, "set exactly one of secret, secrets (non-empty list) or secret_file");
-                return None;
-            }
-        };
-        let mut secrets = Vec::new();
-        for (at, text) in texts {
-            if text.is_empty() {
-                self.problem(&at, "secret is empty");
-            }
-            secrets.push(Secret::new(text));
-        }
-        Some(secrets)
     }
 
     /// Replaces every `${VAR}` with the variable's value; an unset variable is a problem.
@@ -331,12 +399,6 @@ fn interpolate(text: &str, env: &dyn Fn(&str) -> Option<String>) -> Result<Strin
     }
     out.push_str(rest);
     Ok(out)
-}
-
-fn read_secret_file(path: &Path) -> Result<String, String> {
-    let text = std::fs::read_to_string(path).map_err(|error| format!("cannot read {}: {error}", path.display()))?;
-    let text = text.strip_suffix('\n').map_or(text.as_str(), |t| t.strip_suffix('\r').unwrap_or(t));
-    Ok(text.to_owned())
 }
 
 /// Parses a human duration such as `500ms`, `30s` or `5m`; zero is refused.
@@ -392,95 +454,18 @@ fn upstream_target(text: &str) -> Result<Upstream, String> {
     Ok(Upstream::Http { scheme: scheme.clone(), authority: authority.clone() })
 }
 
-const HMAC_ONLY_FIELDS: &str =
-    "header, algorithm, encoding, prefix, timestamp_header, timestamp_format, timestamp_window, message";
-
-/// Builds the scheme a `verify:` block names (a preset, or `hmac` from its parts).
-pub fn scheme(raw: &RawVerify) -> Result<Scheme, String> {
-    let tolerance = raw.tolerance.as_deref().map(duration).transpose().map_err(|e| format!("tolerance: {e}"))?;
-    let rule = if raw.scheme == "hmac" {
-        hmac_scheme(raw, tolerance)?
-    } else {
-        let preset = presets::find(&raw.scheme).ok_or_else(|| {
-            let known: Vec<_> = presets::PRESETS.iter().map(|p| p.name).chain(["hmac"]).collect();
-            format!("unknown scheme {:?} (known: {})", raw.scheme, known.join(", "))
-        })?;
-        let hmac_fields = [&raw.header, &raw.algorithm, &raw.encoding, &raw.prefix, &raw.timestamp_header]
-            .into_iter()
-            .chain([&raw.timestamp_format, &raw.timestamp_window, &raw.message]);
-        if hmac_fields.into_iter().any(Option::is_some) {
-            return Err(format!("{HMAC_ONLY_FIELDS} apply only to scheme hmac, not to {}", raw.scheme));
-        }
-        if tolerance.is_some() && preset.timestamp.is_none() {
-            return Err(format!("tolerance: scheme {} signs no timestamp", raw.scheme));
-        }
-        preset.build(tolerance)
+/// `https://host[:port]` or `https://host[:port]/path`, without query or fragment.
+fn public_url(text: &str) -> Result<PublicUrl, String> {
+    let uri: Uri = text.parse().map_err(|_| format!("{text:?} is not a URL"))?;
+    let (Some(scheme), Some(authority)) = (uri.scheme_str(), uri.authority()) else {
+        return Err(format!("{text:?} must be an absolute http:// or https:// URL"));
     };
-    Ok(Scheme { name: raw.scheme.clone(), rule })
-}
-
-fn hmac_scheme(raw: &RawVerify, tolerance: Option<Duration>) -> Result<HmacScheme, String> {
-    let header = raw.header.as_deref().ok_or("scheme hmac needs header")?;
-    let header = header_name(header).map_err(|e| format!("header: {e}"))?;
-    let algorithm = match raw.algorithm.as_deref() {
-        None => Algorithm::Sha256,
-        Some(name) => {
-            Algorithm::parse(name).ok_or_else(|| format!("algorithm: {name:?} is not one of {}", Algorithm::NAMES))?
-        }
-    };
-    let encoding = match raw.encoding.as_deref() {
-        None => Encoding::Hex,
-        Some(name) => {
-            Encoding::parse(name).ok_or_else(|| format!("encoding: {name:?} is not one of {}", Encoding::NAMES))?
-        }
-    };
-    let message = Template::parse(raw.message.as_deref().unwrap_or("{body}")).map_err(|e| format!("message: {e}"))?;
-    let timestamp = match raw.timestamp_header.as_deref() {
-        None => {
-            if raw.timestamp_format.is_some() || raw.timestamp_window.is_some() || tolerance.is_some() {
-                return Err("timestamp_format, timestamp_window and tolerance need timestamp_header".into());
-            }
-            if message.uses(&Part::Timestamp) {
-                return Err("message uses {timestamp} but no timestamp_header is set".into());
-            }
-            None
-        }
-        Some(name) => {
-            let format = match raw.timestamp_format.as_deref() {
-                None => TimestampFormat::UnixSeconds,
-                Some(f) => TimestampFormat::parse_name(f)
-                    .ok_or_else(|| format!("timestamp_format: {f:?} is not one of {}", TimestampFormat::NAMES))?,
-            };
-            let window = match raw.timestamp_window.as_deref() {
-                None | Some("symmetric") => Window::Symmetric,
-                Some("past_only") => Window::PastOnly,
-                Some(w) => return Err(format!("timestamp_window: {w:?} is not one of symmetric, past_only")),
-            };
-            if !message.uses(&Part::Timestamp) {
-                // An unsigned timestamp proves nothing: anyone could freshen a captured request.
-                return Err("timestamp_header is set but message does not sign {timestamp}".into());
-            }
-            let header = header_name(name).map_err(|e| format!("timestamp_header: {e}"))?;
-            Some(TimestampRule {
-                header,
-                format,
-                tolerance: Some(tolerance.unwrap_or(Duration::from_secs(300))),
-                window,
-            })
-        }
-    };
-    Ok(HmacScheme {
-        signature_headers: vec![header],
-        algorithm,
-        encoding,
-        prefix: raw.prefix.clone().unwrap_or_default(),
-        timestamp,
-        message,
-    })
-}
-
-fn header_name(text: &str) -> Result<http::HeaderName, String> {
-    http::HeaderName::from_bytes(text.as_bytes()).map_err(|_| format!("{text:?} is not a valid header name"))
+    if !matches!(scheme, "http" | "https") || uri.query().is_some() || text.contains('#') {
+        return Err(format!("{text:?} must be http(s)://host[:port][/path] without query or fragment"));
+    }
+    let path = uri.path_and_query().map(|pq| pq.path()).filter(|path| *path != "/" || text.ends_with('/'));
+    let path = path.filter(|_| text.len() > format!("{scheme}://{authority}").len());
+    Ok(PublicUrl { origin: format!("{scheme}://{authority}"), path: path.map(str::to_owned) })
 }
 
 #[cfg(test)]

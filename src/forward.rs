@@ -14,13 +14,16 @@ use hyper_util::rt::TokioExecutor;
 
 use crate::config::{Route, Upstream};
 use crate::handler::Downstream;
-use crate::verify::Verified;
+use crate::verify::{Rejection, Verified};
 
-/// Why a request may be forwarded. Only [`crate::verify::verify`] makes a [`Verified`], so a
+/// Why a request may be forwarded. Only [`crate::verify::Scheme::verify`] makes a [`Verified`], so a
 /// request cannot reach the upstream without passing it (or the explicit enrolment policy).
 #[derive(Debug)]
 pub enum Admission {
     Verified(Verified),
+    /// A report-only route (`enforce: false`) forwards what failed verification, marked
+    /// `X-Hookgate-Unverified: <outcome>` so the upstream knows.
+    ReportOnly(Rejection),
     /// FreshBooks' unsigned `callback.verify`, let through by a route in enrolment mode; the
     /// upstream sees `X-Hookgate-Unauthenticated: freshbooks-callback-verify`.
     Enrolment,
@@ -91,7 +94,7 @@ impl Forwarder {
             .cloned()
             .or_else(|| parts.uri.authority().and_then(|authority| HeaderValue::from_str(authority.as_str()).ok()));
         remove_hop_by_hop(&mut parts.headers);
-        set_hookgate_headers(&mut parts.headers, &admission);
+        set_hookgate_headers(&mut parts.headers, route, &admission);
         add_forwarded(&mut parts.headers, original_host, downstream, self.trust_forwarded);
         parts.headers.remove(header::HOST);
         parts.headers.insert(header::CONTENT_LENGTH, HeaderValue::from(body.len()));
@@ -154,14 +157,38 @@ fn remove_hop_by_hop(headers: &mut HeaderMap) {
 }
 
 /// Our own `X-Hookgate-*` headers are the only ones the upstream sees: a sender's are removed.
-fn set_hookgate_headers(headers: &mut HeaderMap, admission: &Admission) {
+/// With `forward_headers`, verified requests say so and signature headers may be stripped.
+fn set_hookgate_headers(headers: &mut HeaderMap, route: &Route, admission: &Admission) {
     let spoofed: Vec<HeaderName> =
         headers.keys().filter(|name| name.as_str().starts_with("x-hookgate-")).cloned().collect();
     for name in spoofed {
         headers.remove(name);
     }
-    if let Admission::Enrolment = admission {
-        headers.insert("x-hookgate-unauthenticated", HeaderValue::from_static("freshbooks-callback-verify"));
+    if route.forward_headers.strip_signature {
+        for name in route.scheme.signature_headers() {
+            headers.remove(name);
+        }
+    }
+    match admission {
+        Admission::Verified(verified) if route.forward_headers.verified => {
+            let text = |value: &str| HeaderValue::from_str(value).ok();
+            if let Some(scheme) = text(&route.scheme.name) {
+                headers.insert("x-hookgate-verified", scheme);
+            }
+            if let Some(id) = verified.delivery_id.as_deref().and_then(text) {
+                headers.insert("x-hookgate-delivery-id", id);
+            }
+            if let Some(at) = verified.timestamp {
+                headers.insert("x-hookgate-timestamp", HeaderValue::from(at.as_secs()));
+            }
+        }
+        Admission::Verified(_) => {}
+        Admission::ReportOnly(rejection) => {
+            headers.insert("x-hookgate-unverified", HeaderValue::from_static(rejection.outcome()));
+        }
+        Admission::Enrolment => {
+            headers.insert("x-hookgate-unauthenticated", HeaderValue::from_static("freshbooks-callback-verify"));
+        }
     }
 }
 

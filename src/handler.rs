@@ -13,12 +13,13 @@ use http::{Request, Response, StatusCode};
 use http_body_util::{BodyExt, Full, LengthLimitError, Limited};
 use hyper::body::Incoming;
 
-use crate::config::Route;
+use crate::challenge;
+use crate::config::{Challenge, Route};
 use crate::forward::{Admission, ForwardError, Forwarder};
 use crate::metrics::Metrics;
 use crate::routes::{Lookup, RouteTable};
 use crate::verify::form_json::parse_form;
-use crate::verify::{self, Rejection, SignedRequest, UnixTime};
+use crate::verify::{Rejection, SignedRequest, UnixTime};
 
 /// What every request handler shares; built once at startup.
 pub struct AppState {
@@ -26,6 +27,8 @@ pub struct AppState {
     pub metrics: Metrics,
     pub forwarder: Forwarder,
     pub enrolment: EnrolmentLimiter,
+    /// Rebuild public URLs from `X-Forwarded-Proto`/`-Host` for routes without `public_url`.
+    pub trust_forwarded_headers: bool,
 }
 
 /// Lets at most one unauthenticated FreshBooks `callback.verify` through per route per
@@ -67,7 +70,8 @@ enum Failure {
     EnrolmentRateLimited,
     /// The body could not be read (the sender went away or broke the framing).
     BadBody,
-    Rejected(Rejection),
+    /// Verification refused the request; the status is the scheme's choice (Discord wants 401).
+    Rejected(Rejection, StatusCode),
     Upstream(ForwardError),
 }
 
@@ -79,7 +83,7 @@ impl Failure {
             Failure::TooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             Failure::EnrolmentRateLimited => StatusCode::TOO_MANY_REQUESTS,
             Failure::BadBody => StatusCode::BAD_REQUEST,
-            Failure::Rejected(rejection) => rejection.status(),
+            Failure::Rejected(_, status) => *status,
             Failure::Upstream(ForwardError::Timeout) => StatusCode::GATEWAY_TIMEOUT,
             Failure::Upstream(ForwardError::Unreachable(_) | ForwardError::ResponseTooLarge) => StatusCode::BAD_GATEWAY,
         }
@@ -93,7 +97,7 @@ impl Failure {
             Failure::TooLarge => "too_large",
             Failure::EnrolmentRateLimited => "rate_limited",
             Failure::BadBody => "bad_request",
-            Failure::Rejected(rejection) => rejection.outcome(),
+            Failure::Rejected(rejection, _) => rejection.outcome(),
             Failure::Upstream(ForwardError::Timeout) => "upstream_timeout",
             Failure::Upstream(ForwardError::Unreachable(_) | ForwardError::ResponseTooLarge) => "upstream_error",
         }
@@ -150,15 +154,16 @@ struct FailureReason<'a>(&'a Failure);
 impl std::fmt::Display for FailureReason<'_> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self.0 {
-            Failure::Rejected(rejection) => write!(f, "{rejection}"),
+            Failure::Rejected(rejection, _) => write!(f, "{rejection}"),
             Failure::Upstream(error) => write!(f, "{error}"),
             other => f.write_str(other.outcome()),
         }
     }
 }
 
-/// Reads, verifies and forwards; the `Ok` side carries the outcome label (`forwarded`, or
-/// `enrolment` for an unauthenticated FreshBooks registration).
+/// Reads, verifies and forwards; the `Ok` side carries the outcome label: `forwarded`,
+/// `challenge` for an endpoint check the gateway answered, or `enrolment` for an
+/// unauthenticated FreshBooks registration.
 async fn route_request(
     state: &AppState,
     route: &Route,
@@ -167,21 +172,72 @@ async fn route_request(
 ) -> Result<(Response<Full<Bytes>>, &'static str), Failure> {
     let (parts, body) = request.into_parts();
     let body = read_body(&parts.headers, body, route.max_body_bytes).await?;
-    let signed = SignedRequest { headers: &parts.headers, body: &body };
-    let (admission, outcome) = match verify::verify(&route.scheme, &route.secrets, signed, UnixTime::now()) {
-        Ok(verified) => (Admission::Verified(verified), "forwarded"),
-        Err(Rejection::MissingHeader(_)) if route.enrolment && is_freshbooks_registration(&body) => {
+    let answering = route.challenge == Challenge::Answer;
+    if let Some(answer) =
+        challenge::unsigned_answer(&route.scheme.name, &parts.method, &parts.uri).filter(|_| answering)
+    {
+        return Ok((answer, "challenge"));
+    }
+    let url = public_url(route, &parts, state.trust_forwarded_headers);
+    let signed = SignedRequest { method: &parts.method, url: url.as_deref(), headers: &parts.headers, body: &body };
+    let admission = match route.scheme.verify(&route.keys, signed, UnixTime::now()) {
+        Ok(verified) => {
+            if !route.enforce {
+                state.metrics.count_report_only(&route.name, "verified");
+            }
+            let answer = answering
+                .then(|| challenge::verified_answer(&route.scheme.name, &route.keys, &verified, &parts.headers, &body));
+            if let Some(answer) = answer.flatten() {
+                return Ok((answer, "challenge"));
+            }
+            Admission::Verified(verified)
+        }
+        Err(Rejection::Missing(_)) if route.enrolment && is_freshbooks_registration(&body) => {
             if !state.enrolment.allow(&route.name, Instant::now()) {
                 return Err(Failure::EnrolmentRateLimited);
             }
-            (Admission::Enrolment, "enrolment")
+            Admission::Enrolment
         }
-        Err(rejection) => return Err(Failure::Rejected(rejection)),
+        Err(rejection) if !route.enforce => {
+            state.metrics.count_report_only(&route.name, rejection.outcome());
+            tracing::warn!(route = %route.name, outcome = rejection.outcome(), reason = %rejection,
+                "report-only route: forwarding a request that failed verification");
+            Admission::ReportOnly(rejection)
+        }
+        Err(rejection) => {
+            let status = route.scheme.status(&rejection);
+            return Err(Failure::Rejected(rejection, status));
+        }
+    };
+    let outcome = match admission {
+        Admission::Enrolment => "enrolment",
+        Admission::Verified(_) | Admission::ReportOnly(_) => "forwarded",
     };
     let timer = state.metrics.upstream_timer(&route.name).start_timer();
     let response = state.forwarder.forward(route, parts, body, admission, downstream).await.map_err(Failure::Upstream);
     timer.observe_duration();
     Ok((response?, outcome))
+}
+
+/// The URL the sender called, for schemes that sign it: the route's `public_url`, else (when
+/// trusted) what `X-Forwarded-Proto`/`-Host` say, else the `Host` the request names.
+fn public_url(route: &Route, parts: &http::request::Parts, trust_forwarded: bool) -> Option<String> {
+    if !route.scheme.signs_url() {
+        return None;
+    }
+    if let Some(public) = &route.public_url {
+        return Some(public.for_request(&parts.uri));
+    }
+    let header = |name: &str| {
+        parts.headers.get(name).and_then(|v| v.to_str().ok()).map(|v| v.split(',').next().unwrap_or(v).trim())
+    };
+    let forwarded = |name| header(name).filter(|_| trust_forwarded);
+    let proto = forwarded("x-forwarded-proto").unwrap_or("http");
+    let host = forwarded("x-forwarded-host")
+        .or_else(|| header("host"))
+        .or_else(|| parts.uri.authority().map(|a| a.as_str()))?;
+    let path_and_query = parts.uri.path_and_query().map_or("/", |pq| pq.as_str());
+    Some(format!("{proto}://{host}{path_and_query}"))
 }
 
 /// A form whose one `name` field is `callback.verify`: FreshBooks' unsigned registration.

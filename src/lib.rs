@@ -7,6 +7,7 @@
 #![forbid(unsafe_code)]
 
 pub mod admin;
+pub mod challenge;
 pub mod config;
 pub mod forward;
 pub mod handler;

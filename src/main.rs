@@ -6,8 +6,8 @@ use std::process::ExitCode;
 
 use anyhow::{Context as _, bail};
 use clap::{Parser, Subcommand, ValueEnum};
-use hookgate::config::{self, RawVerify, secret::Secret};
-use hookgate::verify::{UnixTime, presets};
+use hookgate::config::{self, RawVerify};
+use hookgate::verify::{KeyMaterial, SignedRequest, SigningKey, UnixTime, presets};
 
 /// A reverse proxy that verifies webhook signatures before forwarding.
 #[derive(Parser)]
@@ -42,7 +42,7 @@ enum Command {
         config: PathBuf,
     },
     /// Print the headers a sender would attach to a body, one `name: value` per line.
-    Sign(SignArgs),
+    Sign(Box<SignArgs>),
     /// List the named schemes and their headers.
     Schemes {
         /// Print the README's markdown table instead.
@@ -62,12 +62,16 @@ struct SignArgs {
     #[arg(long, required_unless_present = "route")]
     scheme: Option<String>,
     /// The shared secret. Prefer HOOKGATE_SECRET or --secret-file: arguments show in `ps`.
-    #[arg(long, env = "HOOKGATE_SECRET", hide_env_values = true, conflicts_with = "secret_file")]
+    #[arg(long, env = "HOOKGATE_SECRET", hide_env_values = true, conflicts_with_all = ["secret_file", "private_key_file"])]
     secret: Option<String>,
-    /// Read the secret from this file (trailing newline trimmed).
-    #[arg(long)]
+    /// Read the shared secret from this file (trailing newline trimmed).
+    #[arg(long, conflicts_with = "private_key_file")]
     secret_file: Option<PathBuf>,
-    /// Sign as this route of --config does (its scheme and first secret).
+    /// The sender's private key (PKCS#8 PEM, or hex/base64 of the raw key) for Ed25519 and
+    /// ECDSA schemes.
+    #[arg(long)]
+    private_key_file: Option<PathBuf>,
+    /// Sign as this route of --config does (its scheme, and its first secret unless a key is given).
     #[arg(long, requires = "config", conflicts_with = "scheme")]
     route: Option<String>,
     #[arg(long, short)]
@@ -75,9 +79,22 @@ struct SignArgs {
     /// The body to sign; standard input when absent.
     #[arg(long)]
     body_file: Option<PathBuf>,
-    /// Timestamp header text to sign instead of now (schemes with a timestamp).
+    /// Timestamp text to sign instead of now (schemes with a timestamp).
     #[arg(long)]
     timestamp: Option<String>,
+    /// The public URL the request goes to (schemes that sign it: twilio, square, hubspot).
+    #[arg(long)]
+    url: Option<String>,
+    /// The request method (hubspot signs it; twilio treats GET differently).
+    #[arg(long, default_value = "POST")]
+    method: String,
+    /// A request header the signature covers or depends on, `Name: value` (repeatable),
+    /// e.g. `Content-Type: application/x-www-form-urlencoded` for form bodies.
+    #[arg(long = "header", short = 'H')]
+    headers: Vec<String>,
+    /// Where to write the body, for schemes that sign inside it (mailgun).
+    #[arg(long)]
+    body_out: Option<PathBuf>,
 }
 
 fn main() -> ExitCode {
@@ -150,32 +167,35 @@ fn check(path: PathBuf) -> anyhow::Result<()> {
     Ok(())
 }
 
-fn sign(args: SignArgs) -> anyhow::Result<()> {
-    let (scheme, secret) = match (&args.route, &args.config) {
+fn sign(args: Box<SignArgs>) -> anyhow::Result<()> {
+    let (scheme, route_secret) = match (&args.route, &args.config) {
         (Some(route_name), Some(path)) => {
             let config = config::load(path)?;
             let route = config.routes.into_iter().find(|r| &r.name == route_name);
             let route = route.with_context(|| format!("no route named {route_name:?} in {}", path.display()))?;
-            let secret = route.secrets.into_iter().next().expect("a validated route has a secret");
+            let now = UnixTime::now();
+            let secret = route.keys.iter().filter(|key| key.is_active(now)).find_map(|key| match &key.material {
+                KeyMaterial::Shared(secret) => Some(SigningKey::Shared(secret.clone())),
+                KeyMaterial::Ed25519(_) | KeyMaterial::P256(_) => None,
+            });
             (route.scheme, secret)
         }
         _ => {
             let name = args.scheme.clone().context("--scheme or --route is required")?;
-            let raw = RawVerify { scheme: name, ..RawVerify::default() };
-            let scheme = config::scheme(&raw).map_err(anyhow::Error::msg)?;
-            let secret = match (&args.secret, &args.secret_file) {
-                (Some(secret), _) => secret.clone(),
-                (None, Some(file)) => {
-                    let text = std::fs::read_to_string(file).with_context(|| format!("reading {}", file.display()))?;
-                    text.trim_end_matches(['\n', '\r']).to_owned()
-                }
-                (None, None) => bail!("give --secret, HOOKGATE_SECRET or --secret-file"),
-            };
-            if secret.is_empty() {
-                bail!("the secret is empty");
-            }
-            (scheme, Secret::new(secret))
+            (config::scheme(&RawVerify { scheme: name, ..RawVerify::default() }).map_err(anyhow::Error::msg)?, None)
         }
+    };
+    let read = |file: &PathBuf| std::fs::read_to_string(file).with_context(|| format!("reading {}", file.display()));
+    let key_text = match (&args.secret, &args.secret_file, &args.private_key_file) {
+        (Some(secret), _, _) => Some(secret.clone()),
+        (None, Some(file), _) | (None, None, Some(file)) => Some(read(file)?.trim_end_matches(['\n', '\r']).to_owned()),
+        (None, None, None) => None,
+    };
+    let key = match (key_text, route_secret) {
+        (Some(text), _) if text.is_empty() => bail!("the key is empty"),
+        (Some(text), _) => config::keys::signing_key(scheme.key_kind(), &text).map_err(anyhow::Error::msg)?,
+        (None, Some(secret)) => secret,
+        (None, None) => bail!("give --secret, HOOKGATE_SECRET, --secret-file or --private-key-file"),
     };
     let body = match &args.body_file {
         Some(file) => std::fs::read(file).with_context(|| format!("reading {}", file.display()))?,
@@ -185,33 +205,50 @@ fn sign(args: SignArgs) -> anyhow::Result<()> {
             body
         }
     };
-    let headers = scheme
-        .rule
-        .sign(&secret, &body, UnixTime::now(), args.timestamp.as_deref())
-        .map_err(|rejection| anyhow::anyhow!("cannot sign this body with {}: {rejection}", scheme.name))?;
-    for (name, value) in headers {
+    let mut headers = http::HeaderMap::new();
+    for line in &args.headers {
+        let (name, value) = line.split_once(':').with_context(|| format!("--header {line:?} is not `Name: value`"))?;
+        let name = http::HeaderName::from_bytes(name.trim().as_bytes())
+            .with_context(|| format!("bad header name in {line:?}"))?;
+        headers.append(
+            name,
+            http::HeaderValue::from_str(value.trim()).with_context(|| format!("bad header value in {line:?}"))?,
+        );
+    }
+    let method = http::Method::from_bytes(args.method.as_bytes()).context("--method")?;
+    let request = SignedRequest { method: &method, url: args.url.as_deref(), headers: &headers, body: &body };
+    let signature = scheme
+        .sign(&key, request, UnixTime::now(), args.timestamp.as_deref())
+        .map_err(|rejection| anyhow::anyhow!("cannot sign this request with {}: {rejection}", scheme.name))?;
+    match (signature.body, &args.body_out) {
+        (Some(body), Some(file)) => {
+            std::fs::write(file, body).with_context(|| format!("writing {}", file.display()))?
+        }
+        (Some(_), None) => bail!("{} signs inside the body: give --body-out FILE for the signed body", scheme.name),
+        (None, _) => {}
+    }
+    for (name, value) in signature.headers {
         println!("{}: {}", name, value.to_str().expect("signature headers are ASCII"));
     }
     Ok(())
 }
 
 fn schemes() {
-    println!("{:<12} {:<26} {:<26} {:<36} SIGNED MESSAGE", "SCHEME", "PROVIDER", "SIGNATURE HEADER", "HEADER VALUE");
+    println!("{:<18} {:<30} {:<44} SIGNED MESSAGE", "SCHEME", "PROVIDER", "SIGNATURE HEADER");
     for preset in presets::PRESETS {
+        let summary = preset.summary();
+        let plain = |text: &str| text.replace('`', "");
         println!(
-            "{:<12} {:<26} {:<26} {:<36} {}",
+            "{:<18} {:<30} {:<44} {}",
             preset.name,
             preset.provider,
-            preset.signature_headers.join(", "),
-            preset.value_format(),
-            preset.message
+            plain(&summary.headers),
+            plain(&summary.message)
         );
-        if let Some(timestamp) = &preset.timestamp {
-            println!("{:<12} {:<26} timestamp: {}", "", "", timestamp.describe().replace('`', ""));
-        }
+        println!("{:<18} {:<30} value: {}; timestamp: {}", "", "", plain(&summary.value), plain(&summary.timestamp));
     }
     println!(
-        "{:<12} {:<26} (configured: header, algorithm, encoding, prefix, timestamp_header, message)",
+        "{:<18} {:<30} (configured: header, algorithm, encoding, prefix, timestamp_header, message)",
         "hmac", "(generic)"
     );
 }

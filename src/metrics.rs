@@ -20,6 +20,7 @@ pub const OUTCOMES: &[&str] = &[
     "bad_request",
     "enrolment",
     "rate_limited",
+    "challenge",
 ];
 
 /// The gateway's metric families.
@@ -29,6 +30,7 @@ pub struct Metrics {
     requests: IntCounterVec,
     request_duration: HistogramVec,
     upstream_duration: HistogramVec,
+    report_only: IntCounterVec,
     inflight: IntGauge,
 }
 
@@ -59,6 +61,14 @@ impl Metrics {
             &["route"],
         )
         .expect("valid metric");
+        let report_only = IntCounterVec::new(
+            Opts::new(
+                "hookgate_report_only_total",
+                "Verdicts on report-only routes (enforce: false), which forward regardless.",
+            ),
+            &["route", "outcome"],
+        )
+        .expect("valid metric");
         let inflight =
             IntGauge::new("hookgate_inflight_requests", "Requests being handled now.").expect("valid metric");
         let build_info = IntGaugeVec::new(
@@ -71,12 +81,13 @@ impl Metrics {
             Box::new(requests.clone()) as Box<dyn prometheus::core::Collector>,
             Box::new(request_duration.clone()),
             Box::new(upstream_duration.clone()),
+            Box::new(report_only.clone()),
             Box::new(inflight.clone()),
             Box::new(build_info),
         ] {
             registry.register(collector).expect("metric names are unique");
         }
-        Self { registry, requests, request_duration, upstream_duration, inflight }
+        Self { registry, requests, request_duration, upstream_duration, report_only, inflight }
     }
 
     /// Makes every (route, outcome) series exist at 0, so rates and alerts see them from the start.
@@ -94,6 +105,11 @@ impl Metrics {
     pub fn count(&self, route: &str, outcome: &str, seconds: f64) {
         self.requests.with_label_values(&[route, outcome]).inc();
         self.request_duration.with_label_values(&[route]).observe(seconds);
+    }
+
+    /// Counts a report-only verdict: `verified` or the rejection's outcome.
+    pub fn count_report_only(&self, route: &str, outcome: &str) {
+        self.report_only.with_label_values(&[route, outcome]).inc();
     }
 
     pub fn upstream_timer(&self, route: &str) -> Histogram {

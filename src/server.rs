@@ -44,6 +44,7 @@ impl Gateway {
             metrics,
             forwarder: Forwarder::new(config.trust_forwarded_headers),
             enrolment: EnrolmentLimiter::default(),
+            trust_forwarded_headers: config.trust_forwarded_headers,
         };
         Ok(Self {
             public,

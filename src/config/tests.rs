@@ -13,6 +13,18 @@ fn env(name: &str) -> Option<String> {
     }
 }
 
+/// The shared secrets of a route, as bytes.
+fn secrets(route: &Route) -> Vec<Vec<u8>> {
+    route
+        .keys
+        .iter()
+        .map(|key| match &key.material {
+            crate::verify::KeyMaterial::Shared(secret) => secret.expose().to_vec(),
+            other => panic!("not a shared secret: {other:?}"),
+        })
+        .collect()
+}
+
 fn load_text(text: &str) -> Result<Config, ConfigError> {
     parse(text, Path::new("test.yaml"), &env)
 }
@@ -44,7 +56,7 @@ fn minimal_config_gets_the_documented_defaults() {
     assert_eq!(route.max_body_bytes, 1_048_576);
     assert_eq!(route.upstream_timeout, Duration::from_secs(30));
     assert_eq!(route.path, PathMatch::Exact("/webhooks/freshbooks".into()));
-    assert_eq!(route.secrets, vec![Secret::new("from-env")]);
+    assert_eq!(secrets(route), [b"from-env"]);
     match &route.upstream {
         Upstream::Http { authority, .. } => assert_eq!(authority.as_str(), "127.0.0.1:3000"),
         Upstream::Echo => panic!("expected an http upstream"),
@@ -144,7 +156,7 @@ fn secret_file_is_read_relative_to_the_config_and_trimmed() {
     std::fs::write(dir.join("key"), "s3cret\r\n").expect("write");
     let text = "routes:\n  - { name: x, path: /x, upstream: echo, verify: { scheme: flow, secret_file: key } }\n";
     let config = parse(text, &dir.join("gateway.yaml"), &env).expect("valid");
-    assert_eq!(config.routes[0].secrets, vec![Secret::new("s3cret")]);
+    assert_eq!(secrets(&config.routes[0]), [b"s3cret"]);
 
     std::fs::write(dir.join("empty"), "\n").expect("write");
     let text = "routes:\n  - { name: x, path: /x, upstream: echo, verify: { scheme: flow, secret_file: empty } }\n";
@@ -157,7 +169,15 @@ fn secret_file_is_read_relative_to_the_config_and_trimmed() {
 #[test]
 fn scheme_fields_are_checked() {
     let cases = [
-        ("{ scheme: flow, secret: s, header: X-Sig }", "apply only to scheme hmac"),
+        ("{ scheme: flow, secret: s, header: X-Sig }", "header applies only to schemes hmac and token"),
+        ("{ scheme: flow, secret: s, message: \"{body}\" }", "apply only to scheme hmac"),
+        ("{ scheme: token, secret: s }", "needs header"),
+        ("{ scheme: discord, secret: s }", "verifies with a public key"),
+        ("{ scheme: github, public_key: s }", "verifies with a shared secret"),
+        ("{ scheme: discord, public_key: abcd }", "not an Ed25519 public key"),
+        ("{ scheme: standard-webhooks, secret: \"whsec_!!\" }", "expected whsec_"),
+        ("{ scheme: github, secrets: [{ secret: a, not_after: tomorrow }] }", "not an RFC 3339 time"),
+        ("{ scheme: github, secrets: [{ secret: a, secret_file: b }] }", "set exactly one of secret, secret_file"),
         ("{ scheme: flow, secret: s, tolerance: 1m }", "signs no timestamp"),
         ("{ scheme: barker, secret: s, tolerance: forever }", "tolerance:"),
         ("{ scheme: hmac, secret: s }", "needs header"),

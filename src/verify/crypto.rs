@@ -1,0 +1,136 @@
+//! The primitives: MAC algorithms, signature algorithms and how signatures are written.
+
+use base64::Engine as _;
+use base64::engine::general_purpose::STANDARD as BASE64;
+use hmac::digest::KeyInit;
+use hmac::{Hmac, Mac};
+
+/// The hash inside an HMAC.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Algorithm {
+    Md5,
+    Sha1,
+    Sha256,
+    Sha512,
+}
+
+impl Algorithm {
+    pub const NAMES: &'static str = "md5, sha1, sha256, sha512";
+
+    pub fn parse(name: &str) -> Option<Self> {
+        match name {
+            "md5" => Some(Self::Md5),
+            "sha1" => Some(Self::Sha1),
+            "sha256" => Some(Self::Sha256),
+            "sha512" => Some(Self::Sha512),
+            _ => None,
+        }
+    }
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Md5 => "md5",
+            Self::Sha1 => "sha1",
+            Self::Sha256 => "sha256",
+            Self::Sha512 => "sha512",
+        }
+    }
+
+    /// Length of the MAC in bytes.
+    pub fn output_len(self) -> usize {
+        match self {
+            Self::Md5 => 16,
+            Self::Sha1 => 20,
+            Self::Sha256 => 32,
+            Self::Sha512 => 64,
+        }
+    }
+
+    /// HMAC of the concatenation of `parts`, fed piece by piece so the body is never copied.
+    pub fn mac<'a>(self, key: &[u8], parts: impl IntoIterator<Item = &'a [u8]>) -> Vec<u8> {
+        fn run<'a, M: Mac + KeyInit>(key: &[u8], parts: impl IntoIterator<Item = &'a [u8]>) -> Vec<u8> {
+            let mut mac = <M as KeyInit>::new_from_slice(key).expect("HMAC accepts keys of any length");
+            parts.into_iter().for_each(|part| mac.update(part));
+            mac.finalize().into_bytes().to_vec()
+        }
+        match self {
+            Self::Md5 => run::<Hmac<md5::Md5>>(key, parts),
+            Self::Sha1 => run::<Hmac<sha1::Sha1>>(key, parts),
+            Self::Sha256 => run::<Hmac<sha2::Sha256>>(key, parts),
+            Self::Sha512 => run::<Hmac<sha2::Sha512>>(key, parts),
+        }
+    }
+}
+
+/// How the signature bytes are written in the header.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Encoding {
+    /// Lower-case hex. For HMACs, upper-case is well-formed but never matches, as with the
+    /// providers' own string comparisons.
+    Hex,
+    /// Standard alphabet with `=` padding.
+    Base64,
+}
+
+impl Encoding {
+    pub const NAMES: &'static str = "hex, base64";
+
+    pub fn parse(name: &str) -> Option<Self> {
+        match name {
+            "hex" => Some(Self::Hex),
+            "base64" => Some(Self::Base64),
+            _ => None,
+        }
+    }
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Hex => "hex",
+            Self::Base64 => "base64",
+        }
+    }
+
+    pub fn encode(self, bytes: &[u8]) -> String {
+        match self {
+            Self::Hex => hex::encode(bytes),
+            Self::Base64 => BASE64.encode(bytes),
+        }
+    }
+
+    /// The bytes `text` encodes, if it is well-formed (hex of either case).
+    pub fn decode(self, text: &str) -> Option<Vec<u8>> {
+        match self {
+            Self::Hex => hex::decode(text).ok(),
+            Self::Base64 => BASE64.decode(text).ok(),
+        }
+    }
+}
+
+/// What proves the request: a MAC under a shared secret, or a signature under a public key.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Crypto {
+    Hmac(Algorithm),
+    /// Ed25519 (Discord, Standard Webhooks `v1a`); the signature is 64 bytes.
+    Ed25519,
+    /// ECDSA over P-256 with SHA-256, the signature DER-encoded (SendGrid).
+    EcdsaP256,
+}
+
+impl Crypto {
+    /// Whether `bytes` has the shape of a signature of this kind.
+    pub fn is_well_formed(self, bytes: &[u8]) -> bool {
+        match self {
+            Crypto::Hmac(algorithm) => bytes.len() == algorithm.output_len(),
+            Crypto::Ed25519 => bytes.len() == ed25519_dalek::SIGNATURE_LENGTH,
+            Crypto::EcdsaP256 => p256::ecdsa::Signature::from_der(bytes).is_ok(),
+        }
+    }
+
+    pub fn describe(self) -> String {
+        match self {
+            Crypto::Hmac(algorithm) => format!("HMAC-{}", algorithm.name().to_uppercase()),
+            Crypto::Ed25519 => "Ed25519".into(),
+            Crypto::EcdsaP256 => "ECDSA-P256-SHA256 DER".into(),
+        }
+    }
+}
