@@ -200,9 +200,12 @@ fn add_forwarded(headers: &mut HeaderMap, original_host: Option<HeaderValue>, do
     const PROTO: HeaderName = HeaderName::from_static("x-forwarded-proto");
     const HOST: HeaderName = HeaderName::from_static("x-forwarded-host");
     let peer = downstream.peer.ip().to_string();
-    let chain = match headers.get(&FOR).and_then(|v| v.to_str().ok()) {
-        Some(earlier) if trust && !earlier.trim().is_empty() => format!("{earlier}, {peer}"),
-        _ => peer,
+    // A chain may arrive on several header lines; keep every hop, in order.
+    let earlier: Vec<&str> =
+        headers.get_all(&FOR).iter().filter_map(|v| v.to_str().ok()).map(str::trim).filter(|v| !v.is_empty()).collect();
+    let chain = match trust && !earlier.is_empty() {
+        true => format!("{}, {peer}", earlier.join(", ")),
+        false => peer,
     };
     headers.insert(FOR, HeaderValue::from_str(&chain).expect("a joined header value and an IP are valid header text"));
     if !(trust && headers.contains_key(&PROTO)) {

@@ -143,22 +143,27 @@ fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
 fn serve(path: PathBuf) -> anyhow::Result<()> {
     let config = config::load(&path)?;
     runtime()?.block_on(async {
+        // Installed before binding, so a SIGTERM right after startup still drains and exits 0.
+        let stop = stop_signal()?;
         let gateway = hookgate::Gateway::bind(config.clone())
             .await
             .with_context(|| format!("binding {} and {}", config.listen, config.admin_listen))?;
-        gateway.serve(stop_signal()).await;
+        gateway.serve(stop).await;
         Ok(())
     })
 }
 
-/// Completes on SIGTERM or SIGINT.
-async fn stop_signal() {
+/// A future that completes on SIGTERM or SIGINT; the handlers are installed when this returns.
+fn stop_signal() -> anyhow::Result<impl std::future::Future<Output = ()>> {
     use tokio::signal::unix::{SignalKind, signal};
-    let mut term = signal(SignalKind::terminate()).expect("installing a SIGTERM handler at startup");
-    tokio::select! {
-        _ = term.recv() => tracing::info!("SIGTERM received"),
-        _ = tokio::signal::ctrl_c() => tracing::info!("SIGINT received"),
-    }
+    let mut term = signal(SignalKind::terminate()).context("installing the SIGTERM handler")?;
+    let mut interrupt = signal(SignalKind::interrupt()).context("installing the SIGINT handler")?;
+    Ok(async move {
+        tokio::select! {
+            _ = term.recv() => tracing::info!("SIGTERM received"),
+            _ = interrupt.recv() => tracing::info!("SIGINT received"),
+        }
+    })
 }
 
 fn check(path: PathBuf) -> anyhow::Result<()> {
@@ -257,7 +262,7 @@ fn echo(listen: std::net::SocketAddr) -> anyhow::Result<()> {
     runtime()?.block_on(async {
         let listener = tokio::net::TcpListener::bind(listen).await.with_context(|| format!("binding {listen}"))?;
         tracing::info!(%listen, "echo upstream ready");
-        hookgate::server::serve_echo(listener, stop_signal()).await;
+        hookgate::server::serve_echo(listener, stop_signal()?).await;
         Ok(())
     })
 }

@@ -15,6 +15,7 @@ use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use hyper_util::server::conn::auto;
 use hyper_util::server::graceful::GracefulShutdown;
 use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::watch;
 
 use crate::admin;
 use crate::config::Config;
@@ -63,48 +64,58 @@ impl Gateway {
         self.admin.local_addr().expect("a bound listener has an address")
     }
 
-    /// Serves until `shutdown` completes; then stops accepting, reports not-ready, and waits up
-    /// to `shutdown_timeout` for in-flight requests before returning.
+    /// Serves until `shutdown` completes; then reports not-ready, stops accepting, and waits up
+    /// to `shutdown_timeout` for in-flight requests. Connections still open after that are
+    /// closed. The admin listener answers (`/readyz` 503) until the drain is over.
     pub async fn serve(self, shutdown: impl Future<Output = ()>) {
-        let public_connections = GracefulShutdown::new();
-        let admin_connections = GracefulShutdown::new();
         let builder = connection_builder();
+        let (hard_stop, hard_stopped) = watch::channel(false);
         self.ready.store(true, Ordering::SeqCst);
         tracing::info!(listen = %self.public_addr(), admin_listen = %self.admin_addr(),
             routes = self.state.routes.routes().len(), "hookgate ready");
-        tokio::pin!(shutdown);
-        loop {
-            tokio::select! {
-                accepted = self.public.accept() => {
-                    let Some((stream, peer)) = accepted_or_pause(accepted).await else { continue };
-                    let state = self.state.clone();
-                    let downstream = Downstream { peer, proto: "http" };
-                    let service = service_fn(move |request: Request<Incoming>| {
-                        let state = state.clone();
-                        async move { Ok::<_, Infallible>(handler::handle(state, request, downstream).await) }
-                    });
-                    serve_connection(&builder, &public_connections, stream, service);
-                }
-                accepted = self.admin.accept() => {
-                    let Some((stream, _)) = accepted_or_pause(accepted).await else { continue };
-                    let state = self.state.clone();
-                    let ready = self.ready.clone();
+
+        let admin_connections = GracefulShutdown::new();
+        let (admin_stop, admin_stopped) = tokio::sync::oneshot::channel::<()>();
+        let admin = {
+            let (state, ready, builder, hard_stopped) =
+                (self.state.clone(), self.ready.clone(), builder.clone(), hard_stopped.clone());
+            tokio::spawn(async move {
+                accept_until(&self.admin, async { drop(admin_stopped.await) }, |stream, _| {
+                    let (state, ready) = (state.clone(), ready.clone());
                     let service = service_fn(move |request: Request<Incoming>| {
                         let response = admin::respond(&request, &state.metrics, ready.load(Ordering::SeqCst));
                         async move { Ok::<_, Infallible>(response) }
                     });
-                    serve_connection(&builder, &admin_connections, stream, service);
-                }
-                () = &mut shutdown => break,
-            }
-        }
+                    serve_connection(&builder, &admin_connections, stream, service, hard_stopped.clone());
+                })
+                .await;
+                admin_connections
+            })
+        };
+
+        let public_connections = GracefulShutdown::new();
+        accept_until(&self.public, shutdown, |stream, peer| {
+            let state = self.state.clone();
+            let downstream = Downstream { peer, proto: "http" };
+            let service = service_fn(move |request: Request<Incoming>| {
+                let state = state.clone();
+                async move { Ok::<_, Infallible>(handler::handle(state, request, downstream).await) }
+            });
+            serve_connection(&builder, &public_connections, stream, service, hard_stopped.clone());
+        })
+        .await;
+
         self.ready.store(false, Ordering::SeqCst);
         drop(self.public);
         tracing::info!(timeout = ?self.shutdown_timeout, "shutting down: no new connections, draining in-flight requests");
         if tokio::time::timeout(self.shutdown_timeout, public_connections.shutdown()).await.is_err() {
             tracing::warn!("drain timed out; closing the remaining connections");
         }
-        let _ = tokio::time::timeout(Duration::from_secs(1), admin_connections.shutdown()).await;
+        let _ = admin_stop.send(());
+        if let Ok(admin_connections) = admin.await {
+            let _ = tokio::time::timeout(Duration::from_secs(1), admin_connections.shutdown()).await;
+        }
+        let _ = hard_stop.send(true);
         tracing::info!("stopped");
     }
 }
@@ -113,26 +124,44 @@ impl Gateway {
 pub async fn serve_echo(listener: TcpListener, shutdown: impl Future<Output = ()>) {
     let connections = GracefulShutdown::new();
     let builder = connection_builder();
-    tokio::pin!(shutdown);
+    let (hard_stop, hard_stopped) = watch::channel(false);
+    accept_until(&listener, shutdown, |stream, _| {
+        let service = service_fn(|request: Request<Incoming>| async move {
+            use http_body_util::BodyExt;
+            let (parts, body) = request.into_parts();
+            let response = match body.collect().await {
+                Ok(body) => crate::forward::echo(&parts.headers, body.to_bytes()),
+                Err(_) => Response::builder().status(400).body(Default::default()).expect("static response"),
+            };
+            Ok::<_, Infallible>(response)
+        });
+        serve_connection(&builder, &connections, stream, service, hard_stopped.clone());
+    })
+    .await;
+    let _ = tokio::time::timeout(Duration::from_secs(5), connections.shutdown()).await;
+    let _ = hard_stop.send(true);
+}
+
+/// Accepts connections on `listener` and hands each to `serve` until `stop` completes. A failed
+/// accept (out of file descriptors, say) pauses briefly, so the loop neither spins nor dies.
+async fn accept_until(
+    listener: &TcpListener,
+    stop: impl Future<Output = ()>,
+    mut serve: impl FnMut(TcpStream, SocketAddr),
+) {
+    tokio::pin!(stop);
     loop {
         tokio::select! {
-            accepted = listener.accept() => {
-                let Some((stream, _)) = accepted_or_pause(accepted).await else { continue };
-                let service = service_fn(|request: Request<Incoming>| async move {
-                    use http_body_util::BodyExt;
-                    let (parts, body) = request.into_parts();
-                    let response = match body.collect().await {
-                        Ok(body) => crate::forward::echo(&parts.headers, body.to_bytes()),
-                        Err(_) => Response::builder().status(400).body(Default::default()).expect("static response"),
-                    };
-                    Ok::<_, Infallible>(response)
-                });
-                serve_connection(&builder, &connections, stream, service);
-            }
-            () = &mut shutdown => break,
+            accepted = listener.accept() => match accepted {
+                Ok((stream, peer)) => serve(stream, peer),
+                Err(error) => {
+                    tracing::warn!(%error, "accept failed");
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                }
+            },
+            () = &mut stop => return,
         }
     }
-    let _ = tokio::time::timeout(Duration::from_secs(5), connections.shutdown()).await;
 }
 
 fn connection_builder() -> auto::Builder<TokioExecutor> {
@@ -153,6 +182,7 @@ fn serve_connection<S, B>(
     connections: &GracefulShutdown,
     stream: TcpStream,
     service: S,
+    mut hard_stopped: watch::Receiver<bool>,
 ) where
     S: hyper::service::Service<Request<Incoming>, Response = Response<B>, Error = Infallible> + Send + 'static,
     S::Future: Send + 'static,
@@ -164,21 +194,12 @@ fn serve_connection<S, B>(
     let connection = builder.serve_connection(TokioIo::new(stream), service).into_owned();
     let connection = connections.watch(connection);
     tokio::spawn(async move {
-        if let Err(error) = connection.await {
-            tracing::debug!(%error, "connection ended with an error");
+        tokio::select! {
+            result = connection => if let Err(error) = result {
+                tracing::debug!(%error, "connection ended with an error");
+            },
+            // Past the drain timeout: dropping the connection closes it.
+            _ = hard_stopped.wait_for(|stop| *stop) => {}
         }
     });
-}
-
-/// The accepted stream, or `None` after a short pause when accept failed (out of file
-/// descriptors, say), so the loop neither spins nor dies.
-async fn accepted_or_pause(accepted: std::io::Result<(TcpStream, SocketAddr)>) -> Option<(TcpStream, SocketAddr)> {
-    match accepted {
-        Ok(pair) => Some(pair),
-        Err(error) => {
-            tracing::warn!(%error, "accept failed");
-            tokio::time::sleep(Duration::from_millis(50)).await;
-            None
-        }
-    }
 }

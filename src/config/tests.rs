@@ -68,7 +68,7 @@ fn the_example_config_is_valid() {
     let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("gateway.example.yaml");
     let config = load(&path).expect("gateway.example.yaml loads");
     let names: Vec<&str> = config.routes.iter().map(|r| r.name.as_str()).collect();
-    assert_eq!(names, ["freshbooks", "freispace", "flow", "barker", "custom"]);
+    assert_eq!(names, ["freshbooks", "freispace", "flow", "barker", "github", "slack", "twilio", "custom"]);
 }
 
 #[test]

@@ -9,7 +9,7 @@ use subtle::ConstantTimeEq;
 
 use super::crypto::{Crypto, Encoding};
 use super::layout::{Layout, Presented};
-use super::message::{Message, Part, Template};
+use super::message::{Message, Template};
 use super::timestamp::{TimestampRule, TimestampSource};
 use super::{
     Key, KeyKind, KeyMaterial, Rejection, Signature, SignedRequest, SigningKey, UnixTime, Verified, active_secrets,
@@ -89,8 +89,10 @@ impl Recipe {
         let presented = self.layout.parse(signature).ok_or_else(malformed)?;
         if let Layout::Plain { .. } = self.layout {
             // A single signature must have the right shape; in lists a stray entry just fails to match.
-            let shaped =
-                presented.signatures.iter().all(|s| self.decode(s).is_some_and(|b| self.crypto.is_well_formed(&b)));
+            let shaped = presented
+                .signatures
+                .iter()
+                .all(|s| self.encoding.decode(s).is_some_and(|b| self.crypto.is_well_formed(&b)));
             if !shaped {
                 return Err(malformed());
             }
@@ -129,10 +131,6 @@ impl Recipe {
         Ok(Verified { key_index, timestamp: signed_at, delivery_id: delivery_id.map(str::to_owned) })
     }
 
-    fn decode(&self, text: &str) -> Option<Vec<u8>> {
-        self.encoding.decode(text)
-    }
-
     /// The index of the first active key under which any presented signature is valid.
     fn matching_key(
         &self,
@@ -157,7 +155,7 @@ impl Recipe {
                 let signatures: Vec<_> = presented
                     .signatures
                     .iter()
-                    .filter_map(|s| ed25519_dalek::Signature::from_slice(&self.decode(s)?).ok())
+                    .filter_map(|s| ed25519_dalek::Signature::from_slice(&self.encoding.decode(s)?).ok())
                     .collect();
                 active_keys(keys, now).find_map(|(index, key)| match key {
                     KeyMaterial::Ed25519(public) => {
@@ -172,7 +170,7 @@ impl Recipe {
                 let signatures: Vec<_> = presented
                     .signatures
                     .iter()
-                    .filter_map(|s| p256::ecdsa::Signature::from_der(&self.decode(s)?).ok())
+                    .filter_map(|s| p256::ecdsa::Signature::from_der(&self.encoding.decode(s)?).ok())
                     .collect();
                 active_keys(keys, now).find_map(|(index, key)| match key {
                     KeyMaterial::P256(public) => {
@@ -236,11 +234,6 @@ impl Recipe {
         let value = self.layout.format(&self.encoding.encode(&signature), &timestamp_text);
         added.insert(0, (self.signature_headers[0].clone(), header_value(&self.signature_headers[0], &value)?));
         Ok(Signature { headers: added, body: None })
-    }
-
-    /// Whether the message signs `part`.
-    pub fn signs(&self, part: &Part) -> bool {
-        self.message.parts().contains(part)
     }
 }
 
