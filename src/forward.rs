@@ -47,12 +47,16 @@ pub enum ForwardError {
 /// The shared upstream client; connections are pooled and kept alive across requests.
 pub struct Forwarder {
     client: Client<HttpConnector, Full<Bytes>>,
-    /// Whether `X-Forwarded-*` from the sender are kept (a trusted proxy stands in front).
-    trust_forwarded: bool,
+}
+
+impl Default for Forwarder {
+    fn default() -> Self {
+        Self::new()
+    }
 }
 
 impl Forwarder {
-    pub fn new(trust_forwarded: bool) -> Self {
+    pub fn new() -> Self {
         let mut connector = HttpConnector::new();
         connector.set_nodelay(true);
         connector.set_connect_timeout(Some(Duration::from_secs(5)));
@@ -60,11 +64,12 @@ impl Forwarder {
             .pool_idle_timeout(Duration::from_secs(60))
             .http1_preserve_header_case(true)
             .build(connector);
-        Self { client, trust_forwarded }
+        Self { client }
     }
 
     /// Sends the request to the route's upstream and buffers its answer, all within the route's
-    /// `upstream_timeout`. Taking an [`Admission`] means only a verified request can get here.
+    /// `upstream_timeout`. `trust_forwarded` keeps the sender's `X-Forwarded-*` (a trusted
+    /// proxy stands in front). Taking an [`Admission`] means only a verified request can get here.
     /// Nothing is retried once the request may have reached the upstream: senders retry on 5xx
     /// themselves (the pool only re-sends requests that never left, on a closed idle connection).
     pub async fn forward(
@@ -74,6 +79,7 @@ impl Forwarder {
         body: Bytes,
         admission: Admission,
         downstream: Downstream,
+        trust_forwarded: bool,
     ) -> Result<Response<Full<Bytes>>, ForwardError> {
         let (scheme, authority) = match &route.upstream {
             Upstream::Echo => return Ok(echo(&parts.headers, body)),
@@ -95,7 +101,7 @@ impl Forwarder {
             .or_else(|| parts.uri.authority().and_then(|authority| HeaderValue::from_str(authority.as_str()).ok()));
         remove_hop_by_hop(&mut parts.headers);
         set_hookgate_headers(&mut parts.headers, route, &admission);
-        add_forwarded(&mut parts.headers, original_host, downstream, self.trust_forwarded);
+        add_forwarded(&mut parts.headers, original_host, downstream, trust_forwarded);
         parts.headers.remove(header::HOST);
         parts.headers.insert(header::CONTENT_LENGTH, HeaderValue::from(body.len()));
         parts.uri = uri;

@@ -14,21 +14,36 @@ use http_body_util::{BodyExt, Full, LengthLimitError, Limited};
 use hyper::body::Incoming;
 
 use crate::challenge;
-use crate::config::{Challenge, Route};
+use arc_swap::ArcSwap;
+
+use crate::config::{Challenge, Config, Route};
 use crate::forward::{Admission, ForwardError, Forwarder};
 use crate::metrics::Metrics;
 use crate::routes::{Lookup, RouteTable};
 use crate::verify::form_json::parse_form;
 use crate::verify::{Rejection, SignedRequest, UnixTime};
 
-/// What every request handler shares; built once at startup.
+/// What every request handler shares. Built once at startup; only `snapshot` is replaced, by a
+/// config reload.
 pub struct AppState {
-    pub routes: RouteTable,
+    pub snapshot: ArcSwap<Snapshot>,
     pub metrics: Metrics,
     pub forwarder: Forwarder,
     pub enrolment: EnrolmentLimiter,
-    /// Rebuild public URLs from `X-Forwarded-Proto`/`-Host` for routes without `public_url`.
+}
+
+/// The reloadable part of the config, swapped as one unit. A request loads it once, so it
+/// finishes on the config it started with.
+pub struct Snapshot {
+    pub routes: RouteTable,
+    /// Keep the sender's `X-Forwarded-*` and rebuild public URLs from them.
     pub trust_forwarded_headers: bool,
+}
+
+impl Snapshot {
+    pub fn new(config: Config) -> Self {
+        Self { routes: RouteTable::new(config.routes), trust_forwarded_headers: config.trust_forwarded_headers }
+    }
 }
 
 /// Lets at most one unauthenticated FreshBooks `callback.verify` through per route per
@@ -123,8 +138,9 @@ pub async fn handle(state: Arc<AppState>, request: Request<Incoming>, downstream
     let method = request.method().clone();
     let path = request.uri().path().to_owned();
 
-    let (route, result) = match state.routes.find(request.method(), request.uri().path()) {
-        Lookup::Found(route) => (Some(route), route_request(&state, route, request, downstream).await),
+    let snapshot = state.snapshot.load_full();
+    let (route, result) = match snapshot.routes.find(request.method(), request.uri().path()) {
+        Lookup::Found(route) => (Some(route), route_request(&state, &snapshot, route, request, downstream).await),
         Lookup::MethodNotAllowed(route) => (Some(route), Err(Failure::MethodNotAllowed(allow_header(route)))),
         Lookup::NotFound => (None, Err(Failure::NoRoute)),
     };
@@ -166,6 +182,7 @@ impl std::fmt::Display for FailureReason<'_> {
 /// unauthenticated FreshBooks registration.
 async fn route_request(
     state: &AppState,
+    snapshot: &Snapshot,
     route: &Route,
     request: Request<Incoming>,
     downstream: Downstream,
@@ -178,7 +195,8 @@ async fn route_request(
     {
         return Ok((answer, "challenge"));
     }
-    let url = public_url(route, &parts, state.trust_forwarded_headers);
+    let trust_forwarded = snapshot.trust_forwarded_headers;
+    let url = public_url(route, &parts, trust_forwarded);
     let signed = SignedRequest { method: &parts.method, url: url.as_deref(), headers: &parts.headers, body: &body };
     let admission = match route.scheme.verify(&route.keys, signed, UnixTime::now()) {
         Ok(verified) => {
@@ -214,7 +232,11 @@ async fn route_request(
         Admission::Verified(_) | Admission::ReportOnly(_) => "forwarded",
     };
     let timer = state.metrics.upstream_timer(&route.name).start_timer();
-    let response = state.forwarder.forward(route, parts, body, admission, downstream).await.map_err(Failure::Upstream);
+    let response = state
+        .forwarder
+        .forward(route, parts, body, admission, downstream, trust_forwarded)
+        .await
+        .map_err(Failure::Upstream);
     timer.observe_duration();
     Ok((response?, outcome))
 }

@@ -12,6 +12,7 @@ pub mod config;
 pub mod forward;
 pub mod handler;
 pub mod metrics;
+pub mod reload;
 pub mod routes;
 pub mod server;
 pub mod verify;

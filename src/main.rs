@@ -148,7 +148,15 @@ fn serve(path: PathBuf) -> anyhow::Result<()> {
         let gateway = hookgate::Gateway::bind(config.clone())
             .await
             .with_context(|| format!("binding {} and {}", config.listen, config.admin_listen))?;
+        let (stop_watching, watching_stopped) = tokio::sync::oneshot::channel::<()>();
+        let watch = gateway
+            .reloader(path)
+            .watch(async { drop(watching_stopped.await) })
+            .context("installing the SIGHUP handler")?;
+        let watcher = tokio::spawn(watch);
         gateway.serve(stop).await;
+        let _ = stop_watching.send(());
+        watcher.await.context("the config watcher")?;
         Ok(())
     })
 }

@@ -31,6 +31,8 @@ pub struct Metrics {
     request_duration: HistogramVec,
     upstream_duration: HistogramVec,
     report_only: IntCounterVec,
+    reloads: IntCounterVec,
+    last_reload: prometheus::Gauge,
     inflight: IntGauge,
 }
 
@@ -69,6 +71,19 @@ impl Metrics {
             &["route", "outcome"],
         )
         .expect("valid metric");
+        let reloads = IntCounterVec::new(
+            Opts::new(
+                "hookgate_config_reloads_total",
+                "Config reloads by result (ok, or error: the old config keeps serving).",
+            ),
+            &["result"],
+        )
+        .expect("valid metric");
+        let last_reload = prometheus::Gauge::new(
+            "hookgate_config_last_reload_success_timestamp_seconds",
+            "When the config in use was loaded (startup or the last successful reload), as a Unix time.",
+        )
+        .expect("valid metric");
         let inflight =
             IntGauge::new("hookgate_inflight_requests", "Requests being handled now.").expect("valid metric");
         let build_info = IntGaugeVec::new(
@@ -82,12 +97,17 @@ impl Metrics {
             Box::new(request_duration.clone()),
             Box::new(upstream_duration.clone()),
             Box::new(report_only.clone()),
+            Box::new(reloads.clone()),
+            Box::new(last_reload.clone()),
             Box::new(inflight.clone()),
             Box::new(build_info),
         ] {
             registry.register(collector).expect("metric names are unique");
         }
-        Self { registry, requests, request_duration, upstream_duration, report_only, inflight }
+        for result in ["ok", "error"] {
+            reloads.with_label_values(&[result]);
+        }
+        Self { registry, requests, request_duration, upstream_duration, report_only, reloads, last_reload, inflight }
     }
 
     /// Makes every (route, outcome) series exist at 0, so rates and alerts see them from the start.
@@ -105,6 +125,19 @@ impl Metrics {
     pub fn count(&self, route: &str, outcome: &str, seconds: f64) {
         self.requests.with_label_values(&[route, outcome]).inc();
         self.request_duration.with_label_values(&[route]).observe(seconds);
+    }
+
+    /// Records a config load: `ok` also stamps the time the config in use was loaded.
+    pub fn record_reload(&self, ok: bool, unix_seconds: f64) {
+        self.reloads.with_label_values(&[if ok { "ok" } else { "error" }]).inc();
+        if ok {
+            self.last_reload.set(unix_seconds);
+        }
+    }
+
+    /// Stamps the startup config's load time (not counted as a reload).
+    pub fn record_startup(&self, unix_seconds: f64) {
+        self.last_reload.set(unix_seconds);
     }
 
     /// Counts a report-only verdict: `verified` or the rejection's outcome.

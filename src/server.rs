@@ -4,6 +4,7 @@
 use std::convert::Infallible;
 use std::future::Future;
 use std::net::SocketAddr;
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
@@ -20,9 +21,11 @@ use tokio::sync::watch;
 use crate::admin;
 use crate::config::Config;
 use crate::forward::Forwarder;
-use crate::handler::{self, AppState, Downstream, EnrolmentLimiter};
+use crate::reload::Reloader;
+use arc_swap::ArcSwap;
+
+use crate::handler::{self, AppState, Downstream, EnrolmentLimiter, Snapshot};
 use crate::metrics::Metrics;
-use crate::routes::RouteTable;
 
 /// A gateway whose listeners are bound (so their addresses are known) but not yet serving.
 pub struct Gateway {
@@ -31,6 +34,8 @@ pub struct Gateway {
     state: Arc<AppState>,
     ready: Arc<AtomicBool>,
     shutdown_timeout: Duration,
+    /// The addresses the config asked for (port 0 stays 0), to spot changes on reload.
+    configured_listen: (SocketAddr, SocketAddr),
 }
 
 impl Gateway {
@@ -40,19 +45,22 @@ impl Gateway {
         let admin = TcpListener::bind(config.admin_listen).await?;
         let metrics = Metrics::new();
         metrics.preregister(config.routes.iter().map(|r| r.name.as_str()));
+        let shutdown_timeout = config.shutdown_timeout;
+        let configured_listen = (config.listen, config.admin_listen);
+        metrics.record_startup(crate::verify::UnixTime::now().as_nanos() as f64 / 1e9);
         let state = AppState {
-            routes: RouteTable::new(config.routes),
+            snapshot: ArcSwap::from_pointee(Snapshot::new(config)),
             metrics,
-            forwarder: Forwarder::new(config.trust_forwarded_headers),
+            forwarder: Forwarder::new(),
             enrolment: EnrolmentLimiter::default(),
-            trust_forwarded_headers: config.trust_forwarded_headers,
         };
         Ok(Self {
             public,
             admin,
             state: Arc::new(state),
             ready: Arc::new(AtomicBool::new(false)),
-            shutdown_timeout: config.shutdown_timeout,
+            shutdown_timeout,
+            configured_listen,
         })
     }
 
@@ -64,6 +72,11 @@ impl Gateway {
         self.admin.local_addr().expect("a bound listener has an address")
     }
 
+    /// A handle that reloads this gateway's routes from `path` (SIGHUP, file changes, tests).
+    pub fn reloader(&self, path: PathBuf) -> Reloader {
+        Reloader::new(self.state.clone(), path, self.configured_listen)
+    }
+
     /// Serves until `shutdown` completes; then reports not-ready, stops accepting, and waits up
     /// to `shutdown_timeout` for in-flight requests. Connections still open after that are
     /// closed. The admin listener answers (`/readyz` 503) until the drain is over.
@@ -72,7 +85,7 @@ impl Gateway {
         let (hard_stop, hard_stopped) = watch::channel(false);
         self.ready.store(true, Ordering::SeqCst);
         tracing::info!(listen = %self.public_addr(), admin_listen = %self.admin_addr(),
-            routes = self.state.routes.routes().len(), "hookgate ready");
+            routes = self.state.snapshot.load().routes.routes().len(), "hookgate ready");
 
         let admin_connections = GracefulShutdown::new();
         let (admin_stop, admin_stopped) = tokio::sync::oneshot::channel::<()>();
