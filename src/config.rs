@@ -9,6 +9,7 @@ pub mod secret;
 use std::collections::HashSet;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::Duration;
 
 use http::Method;
@@ -35,7 +36,21 @@ pub struct RawConfig {
     #[serde(default)]
     trust_forwarded_headers: bool,
     #[serde(default)]
+    limits: RawLimits,
+    #[serde(default)]
     routes: Vec<RawRoute>,
+}
+
+/// The `limits:` block: how much the edge may make the gateway hold. Absent fields take
+/// [`Limits::default`].
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawLimits {
+    max_concurrent_requests: Option<usize>,
+    header_read_timeout: Option<String>,
+    body_read_timeout: Option<String>,
+    max_header_bytes: Option<usize>,
+    max_headers: Option<usize>,
 }
 
 fn default_listen() -> String {
@@ -64,6 +79,7 @@ struct RawRoute {
     upstream: String,
     max_body_bytes: Option<u64>,
     upstream_timeout: Option<String>,
+    max_upstream_concurrency: Option<usize>,
     public_url: Option<String>,
     #[serde(default)]
     challenge: Challenge,
@@ -139,7 +155,36 @@ pub struct Config {
     pub shutdown_timeout: Duration,
     /// Keep the sender's `X-Forwarded-*` headers (a trusted proxy stands in front).
     pub trust_forwarded_headers: bool,
+    pub limits: Limits,
     pub routes: Vec<Route>,
+}
+
+/// Bounds on what senders can make the gateway hold. Memory for bodies stays under
+/// `max_concurrent_requests` × the largest `max_body_bytes`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Limits {
+    /// Requests handled at once; more are answered 503 with `Retry-After` at once.
+    pub max_concurrent_requests: usize,
+    /// Time to send a request head; also how long an idle HTTP/1 keep-alive connection stays open.
+    pub header_read_timeout: Duration,
+    /// Time to send the whole body once the head arrived; more is 408.
+    pub body_read_timeout: Duration,
+    /// Largest request head (HTTP/1) or header list (HTTP/2).
+    pub max_header_bytes: usize,
+    /// Most header lines in an HTTP/1 request head.
+    pub max_headers: usize,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Self {
+            max_concurrent_requests: 256,
+            header_read_timeout: Duration::from_secs(10),
+            body_read_timeout: Duration::from_secs(30),
+            max_header_bytes: 64 * 1024,
+            max_headers: 100,
+        }
+    }
 }
 
 /// One validated route.
@@ -151,6 +196,8 @@ pub struct Route {
     pub upstream: Upstream,
     pub max_body_bytes: usize,
     pub upstream_timeout: Duration,
+    /// Requests this route may have at its upstream at once; more are answered 503.
+    pub upstream_slots: Option<Arc<tokio::sync::Semaphore>>,
     pub scheme: Scheme,
     /// May be empty only while `enrolment` waits for the first FreshBooks verifier.
     pub keys: Vec<Key>,
@@ -271,6 +318,7 @@ impl Checker<'_> {
         let max_body_bytes = self.ok("max_body_bytes", body_limit(raw.max_body_bytes));
         let upstream_timeout = self.ok("upstream_timeout", duration(&raw.upstream_timeout));
         let shutdown_timeout = self.ok("shutdown_timeout", duration(&raw.shutdown_timeout));
+        let limits = self.limits(&raw.limits);
         if raw.routes.is_empty() {
             self.problem("routes", "at least one route is required");
         }
@@ -295,7 +343,36 @@ impl Checker<'_> {
             admin_listen: admin_listen?,
             shutdown_timeout: shutdown_timeout?,
             trust_forwarded_headers: raw.trust_forwarded_headers,
+            limits: limits?,
             routes,
+        })
+    }
+
+    fn limits(&mut self, raw: &RawLimits) -> Option<Limits> {
+        let default = Limits::default();
+        let timeout = |text: &Option<String>, fallback| text.as_deref().map_or(Ok(fallback), duration);
+        let at_least = |value: Option<usize>, fallback: usize, least: usize| match value.unwrap_or(fallback) {
+            value if value >= least => Ok(value),
+            _ => Err(format!("must be at least {least}")),
+        };
+        let header_read_timeout =
+            self.ok("limits.header_read_timeout", timeout(&raw.header_read_timeout, default.header_read_timeout));
+        let body_read_timeout =
+            self.ok("limits.body_read_timeout", timeout(&raw.body_read_timeout, default.body_read_timeout));
+        let max_concurrent_requests = self.ok(
+            "limits.max_concurrent_requests",
+            at_least(raw.max_concurrent_requests, default.max_concurrent_requests, 1),
+        );
+        // hyper cannot read a head with a buffer under 8 KiB.
+        let max_header_bytes =
+            self.ok("limits.max_header_bytes", at_least(raw.max_header_bytes, default.max_header_bytes, 8192));
+        let max_headers = self.ok("limits.max_headers", at_least(raw.max_headers, default.max_headers, 1));
+        Some(Limits {
+            max_concurrent_requests: max_concurrent_requests?,
+            header_read_timeout: header_read_timeout?,
+            body_read_timeout: body_read_timeout?,
+            max_header_bytes: max_header_bytes?,
+            max_headers: max_headers?,
         })
     }
 
@@ -323,6 +400,14 @@ impl Checker<'_> {
         let upstream_timeout = match raw.upstream_timeout {
             Some(text) => self.ok(&format!("{at}.upstream_timeout"), duration(&text)),
             None => Some(default_timeout),
+        };
+        let upstream_slots = match raw.max_upstream_concurrency {
+            Some(0) => {
+                self.problem(&format!("{at}.max_upstream_concurrency"), "must be at least 1");
+                None
+            }
+            Some(slots) => Some(Some(Arc::new(tokio::sync::Semaphore::new(slots)))),
+            None => Some(None),
         };
         let verify_at = format!("{at}.verify");
         let scheme = self.ok(&verify_at, scheme(&raw.verify));
@@ -361,6 +446,7 @@ impl Checker<'_> {
             upstream: upstream?,
             max_body_bytes: max_body_bytes?,
             upstream_timeout: upstream_timeout?,
+            upstream_slots: upstream_slots?,
             scheme: scheme?,
             keys: keys?,
             enrolment: raw.verify.enrolment,

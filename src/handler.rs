@@ -7,16 +7,18 @@ use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use bytes::Bytes;
+use bytes::{Bytes, BytesMut};
 use http::header::{self, HeaderValue};
 use http::{Request, Response, StatusCode};
-use http_body_util::{BodyExt, Full, LengthLimitError, Limited};
+use http_body_util::{BodyExt, Full};
 use hyper::body::Incoming;
 
 use crate::challenge;
 use arc_swap::ArcSwap;
 
-use crate::config::{Challenge, Config, Route};
+use tokio::sync::Semaphore;
+
+use crate::config::{Challenge, Config, Limits, Route};
 use crate::forward::{Admission, ForwardError, Forwarder};
 use crate::metrics::Metrics;
 use crate::routes::{Lookup, RouteTable};
@@ -30,6 +32,9 @@ pub struct AppState {
     pub metrics: Metrics,
     pub forwarder: Forwarder,
     pub enrolment: EnrolmentLimiter,
+    /// One permit per request being handled (`limits.max_concurrent_requests`).
+    pub request_slots: Arc<Semaphore>,
+    pub limits: Limits,
 }
 
 /// The reloadable part of the config, swapped as one unit. A request loads it once, so it
@@ -83,6 +88,10 @@ enum Failure {
     TooLarge,
     /// An enrolment request arrived sooner than the limiter allows.
     EnrolmentRateLimited,
+    /// The gateway, or the route's upstream, has as many requests as its limit allows.
+    Overloaded(&'static str),
+    /// The body did not arrive within `limits.body_read_timeout`.
+    BodyTimeout,
     /// The body could not be read (the sender went away or broke the framing).
     BadBody,
     /// Verification refused the request; the status is the scheme's choice (Discord wants 401).
@@ -97,6 +106,8 @@ impl Failure {
             Failure::MethodNotAllowed(_) => StatusCode::METHOD_NOT_ALLOWED,
             Failure::TooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             Failure::EnrolmentRateLimited => StatusCode::TOO_MANY_REQUESTS,
+            Failure::Overloaded(_) => StatusCode::SERVICE_UNAVAILABLE,
+            Failure::BodyTimeout => StatusCode::REQUEST_TIMEOUT,
             Failure::BadBody => StatusCode::BAD_REQUEST,
             Failure::Rejected(_, status) => *status,
             Failure::Upstream(ForwardError::Timeout) => StatusCode::GATEWAY_TIMEOUT,
@@ -111,6 +122,8 @@ impl Failure {
             Failure::MethodNotAllowed(_) => "method_not_allowed",
             Failure::TooLarge => "too_large",
             Failure::EnrolmentRateLimited => "rate_limited",
+            Failure::Overloaded(_) => "overloaded",
+            Failure::BodyTimeout => "request_timeout",
             Failure::BadBody => "bad_request",
             Failure::Rejected(rejection, _) => rejection.outcome(),
             Failure::Upstream(ForwardError::Timeout) => "upstream_timeout",
@@ -124,8 +137,15 @@ impl Failure {
         let mut response = Response::new(Full::new(Bytes::from(body)));
         *response.status_mut() = self.status();
         response.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
-        if let Failure::MethodNotAllowed(allow) = self {
-            response.headers_mut().insert(header::ALLOW, allow.clone());
+        match self {
+            Failure::MethodNotAllowed(allow) => {
+                response.headers_mut().insert(header::ALLOW, allow.clone());
+            }
+            // Senders retry 5xx; tell them when: a second is enough for a burst to pass.
+            Failure::Overloaded(_) => {
+                response.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
+            }
+            _ => {}
         }
         response
     }
@@ -140,7 +160,12 @@ pub async fn handle(state: Arc<AppState>, request: Request<Incoming>, downstream
 
     let snapshot = state.snapshot.load_full();
     let (route, result) = match snapshot.routes.find(request.method(), request.uri().path()) {
-        Lookup::Found(route) => (Some(route), route_request(&state, &snapshot, route, request, downstream).await),
+        // A request holds its slot from before its body is read until its answer, which bounds
+        // the memory bodies take. When none is free, answering at once beats queueing.
+        Lookup::Found(route) => match state.request_slots.clone().try_acquire_owned() {
+            Ok(_slot) => (Some(route), route_request(&state, &snapshot, route, request, downstream).await),
+            Err(_) => (Some(route), Err(Failure::Overloaded("max_concurrent_requests reached"))),
+        },
         Lookup::MethodNotAllowed(route) => (Some(route), Err(Failure::MethodNotAllowed(allow_header(route)))),
         Lookup::NotFound => (None, Err(Failure::NoRoute)),
     };
@@ -172,6 +197,7 @@ impl std::fmt::Display for FailureReason<'_> {
         match self.0 {
             Failure::Rejected(rejection, _) => write!(f, "{rejection}"),
             Failure::Upstream(error) => write!(f, "{error}"),
+            Failure::Overloaded(which) => f.write_str(which),
             other => f.write_str(other.outcome()),
         }
     }
@@ -188,7 +214,9 @@ async fn route_request(
     downstream: Downstream,
 ) -> Result<(Response<Full<Bytes>>, &'static str), Failure> {
     let (parts, body) = request.into_parts();
-    let body = read_body(&parts.headers, body, route.max_body_bytes).await?;
+    let reading = read_body(&parts.headers, body, route.max_body_bytes);
+    let body =
+        tokio::time::timeout(state.limits.body_read_timeout, reading).await.map_err(|_| Failure::BodyTimeout)??;
     let answering = route.challenge == Challenge::Answer;
     if let Some(answer) =
         challenge::unsigned_answer(&route.scheme.name, &parts.method, &parts.uri).filter(|_| answering)
@@ -231,6 +259,12 @@ async fn route_request(
         Admission::Enrolment => "enrolment",
         Admission::Verified(_) | Admission::ReportOnly(_) => "forwarded",
     };
+    let _upstream_slot = match &route.upstream_slots {
+        Some(slots) => Some(
+            slots.clone().try_acquire_owned().map_err(|_| Failure::Overloaded("max_upstream_concurrency reached"))?,
+        ),
+        None => None,
+    };
     let timer = state.metrics.upstream_timer(&route.name).start_timer();
     let response = state
         .forwarder
@@ -271,18 +305,25 @@ fn is_freshbooks_registration(body: &[u8]) -> bool {
 }
 
 /// Reads the whole body, refusing at once when `Content-Length` announces more than `limit`
-/// and otherwise stopping as soon as the bytes read pass it.
-async fn read_body(headers: &http::HeaderMap, body: Incoming, limit: usize) -> Result<Bytes, Failure> {
+/// and otherwise stopping as soon as the bytes read pass it. The buffer is sized from
+/// `Content-Length`, so the body is held once, in one piece, and never copied again.
+async fn read_body(headers: &http::HeaderMap, mut body: Incoming, limit: usize) -> Result<Bytes, Failure> {
     let announced =
         headers.get(header::CONTENT_LENGTH).and_then(|v| v.to_str().ok()).and_then(|v| v.parse::<u64>().ok());
     if announced.is_some_and(|length| length > limit as u64) {
         return Err(Failure::TooLarge);
     }
-    match Limited::new(body, limit).collect().await {
-        Ok(collected) => Ok(collected.to_bytes()),
-        Err(error) if error.is::<LengthLimitError>() => Err(Failure::TooLarge),
-        Err(_) => Err(Failure::BadBody),
+    let mut buffer = BytesMut::with_capacity(announced.map_or(0, |length| length as usize));
+    while let Some(frame) = body.frame().await {
+        let frame = frame.map_err(|_| Failure::BadBody)?;
+        if let Ok(data) = frame.into_data() {
+            if buffer.len() + data.len() > limit {
+                return Err(Failure::TooLarge);
+            }
+            buffer.extend_from_slice(&data);
+        }
     }
+    Ok(buffer.freeze())
 }
 
 fn allow_header(route: &Route) -> HeaderValue {

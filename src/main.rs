@@ -195,7 +195,11 @@ fn sign(args: Box<SignArgs>) -> anyhow::Result<()> {
         }
         _ => {
             let name = args.scheme.clone().context("--scheme or --route is required")?;
-            (config::scheme(&RawVerify { scheme: name, ..RawVerify::default() }).map_err(anyhow::Error::msg)?, None)
+            // A private key picks the scheme's public-key variant (Standard Webhooks v1a), as a
+            // route with `public_key:` does.
+            let public_key = args.private_key_file.as_ref().map(|_| String::new());
+            let raw = RawVerify { scheme: name, public_key, ..RawVerify::default() };
+            (config::scheme(&raw).map_err(anyhow::Error::msg)?, None)
         }
     };
     let read = |file: &PathBuf| std::fs::read_to_string(file).with_context(|| format!("reading {}", file.display()));

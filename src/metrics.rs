@@ -21,6 +21,8 @@ pub const OUTCOMES: &[&str] = &[
     "enrolment",
     "rate_limited",
     "challenge",
+    "overloaded",
+    "request_timeout",
 ];
 
 /// The gateway's metric families.

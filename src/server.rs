@@ -46,6 +46,7 @@ impl Gateway {
         let metrics = Metrics::new();
         metrics.preregister(config.routes.iter().map(|r| r.name.as_str()));
         let shutdown_timeout = config.shutdown_timeout;
+        let limits = config.limits;
         let configured_listen = (config.listen, config.admin_listen);
         metrics.record_startup(crate::verify::UnixTime::now().as_nanos() as f64 / 1e9);
         let state = AppState {
@@ -53,6 +54,8 @@ impl Gateway {
             metrics,
             forwarder: Forwarder::new(),
             enrolment: EnrolmentLimiter::default(),
+            request_slots: Arc::new(tokio::sync::Semaphore::new(limits.max_concurrent_requests)),
+            limits,
         };
         Ok(Self {
             public,
@@ -81,7 +84,7 @@ impl Gateway {
     /// to `shutdown_timeout` for in-flight requests. Connections still open after that are
     /// closed. The admin listener answers (`/readyz` 503) until the drain is over.
     pub async fn serve(self, shutdown: impl Future<Output = ()>) {
-        let builder = connection_builder();
+        let builder = connection_builder(&self.state.limits);
         let (hard_stop, hard_stopped) = watch::channel(false);
         self.ready.store(true, Ordering::SeqCst);
         tracing::info!(listen = %self.public_addr(), admin_listen = %self.admin_addr(),
@@ -136,7 +139,7 @@ impl Gateway {
 /// Serves the built-in echo upstream on `listener` until `shutdown` completes.
 pub async fn serve_echo(listener: TcpListener, shutdown: impl Future<Output = ()>) {
     let connections = GracefulShutdown::new();
-    let builder = connection_builder();
+    let builder = connection_builder(&crate::config::Limits::default());
     let (hard_stop, hard_stopped) = watch::channel(false);
     accept_until(&listener, shutdown, |stream, _| {
         let service = service_fn(|request: Request<Incoming>| async move {
@@ -177,16 +180,25 @@ async fn accept_until(
     }
 }
 
-fn connection_builder() -> auto::Builder<TokioExecutor> {
+fn connection_builder(limits: &crate::config::Limits) -> auto::Builder<TokioExecutor> {
     let mut builder = auto::Builder::new(TokioExecutor::new());
     builder
         .http1()
         .timer(TokioTimer::new())
-        // A sender that has not finished its request head in this time is cut off (slowloris).
-        .header_read_timeout(Duration::from_secs(10))
+        // A sender that has not finished its request head in time is cut off (slowloris); hyper
+        // also runs this timer while a keep-alive connection waits idle for its next request.
+        .header_read_timeout(limits.header_read_timeout)
+        .max_buf_size(limits.max_header_bytes)
+        .max_headers(limits.max_headers)
         // Keep header case as the sender wrote it, for legacy upstreams that compare it exactly.
         .preserve_header_case(true);
-    builder.http2().timer(TokioTimer::new());
+    builder
+        .http2()
+        .timer(TokioTimer::new())
+        .max_header_list_size(u32::try_from(limits.max_header_bytes).unwrap_or(u32::MAX))
+        // Dead peers are found by pings, so an idle HTTP/2 connection cannot be held forever.
+        .keep_alive_interval(Duration::from_secs(30))
+        .keep_alive_timeout(Duration::from_secs(10));
     builder
 }
 

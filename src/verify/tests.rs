@@ -243,6 +243,16 @@ fn timestamp_formats_parse_exactly() {
     assert_eq!(UnixMillis.parse("1718000000123"), Some(UnixTime::from_nanos(1_718_000_000_123_000_000)));
     assert_eq!(Rfc3339.parse("2024-06-10T06:13:20.123456789Z"), Some(UnixTime::from_nanos(1_718_000_000_123_456_789)));
     assert_eq!(Rfc3339.parse("2024-06-10 06:13:20"), None);
+    assert_eq!(
+        Rfc3339.parse("2024-06-10T08:13:20.123456789+02:00"),
+        Some(UnixTime::from_nanos(1_718_000_000_123_456_789))
+    );
+    assert_eq!(Rfc3339.parse("2024-06-10T01:13:20-05:00"), Some(UnixTime::from_secs(1_718_000_000)));
+    for bad in
+        ["2024-06-10T06:13:20+2:00", "2024-06-10T06:13:20+24:00", "2024-06-10T06:13:20+02:xx", "+02:00", "é", "Z"]
+    {
+        assert_eq!(Rfc3339.parse(bad), None, "{bad:?}");
+    }
     let t = UnixTime::from_nanos(1_718_000_000_123_456_789);
     assert_eq!(UnixFloat.format(t), "1718000000.123456");
     assert_eq!(UnixSeconds.format(t), "1718000000");

@@ -65,9 +65,22 @@ impl TimestampFormat {
                 Some(UnixTime::from_nanos(digits(whole)? * NANOS_PER_SEC + nanos))
             }
             Self::Rfc3339 => {
-                let at = humantime::parse_rfc3339(text).ok()?;
+                // humantime reads UTC (`Z`) only; an offset `±HH:MM` is applied by hand.
+                let (utc, offset_secs) = match text.len().checked_sub(6).and_then(|at| text.split_at_checked(at)) {
+                    Some((time, offset)) if offset.as_bytes()[0] == b'+' || offset.as_bytes()[0] == b'-' => {
+                        let (hours, minutes) = offset[1..].split_once(':')?;
+                        let (hours, minutes): (i128, i128) = (digits(hours)?, digits(minutes)?);
+                        if hours > 23 || minutes > 59 {
+                            return None;
+                        }
+                        let sign = if offset.starts_with('-') { -1 } else { 1 };
+                        (format!("{time}Z"), sign * (hours * 3600 + minutes * 60))
+                    }
+                    _ => (text.to_owned(), 0),
+                };
+                let at = humantime::parse_rfc3339(&utc).ok()?;
                 let since = at.duration_since(UNIX_EPOCH).ok()?;
-                Some(UnixTime::from_nanos(since.as_nanos() as i128))
+                Some(UnixTime::from_nanos(since.as_nanos() as i128 - offset_secs * NANOS_PER_SEC))
             }
         }
     }
