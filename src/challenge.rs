@@ -8,6 +8,7 @@ use http_body_util::Full;
 use serde_json::{Value, json};
 
 use crate::verify::crypto::{Algorithm, Encoding};
+use crate::verify::form_json::parse_form;
 use crate::verify::{Key, KeyMaterial, Verified};
 
 /// The schemes whose endpoint check the gateway knows how to answer.
@@ -23,8 +24,8 @@ pub fn unsigned_answer(scheme: &str, method: &Method, uri: &Uri) -> Option<Respo
     if scheme != "dropbox" || method != Method::GET {
         return None;
     }
-    let challenge = uri.query()?.split('&').find_map(|pair| pair.strip_prefix("challenge="))?;
-    let mut response = text(challenge.to_owned());
+    let (_, challenge) = parse_form(uri.query()?).into_iter().find(|(name, _)| name == "challenge")?;
+    let mut response = text(challenge);
     response.headers_mut().insert(X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff"));
     Some(response)
 }
@@ -134,10 +135,10 @@ mod tests {
 
     #[test]
     fn dropbox_get_challenge() {
-        let uri: Uri = "/hooks/dropbox?challenge=abc123&x=1".parse().expect("uri");
+        let uri: Uri = "/hooks/dropbox?x=1&challenge=abc%2F123+4".parse().expect("uri");
         let response = unsigned_answer("dropbox", &Method::GET, &uri).expect("answered");
         assert_eq!(response.headers()[X_CONTENT_TYPE_OPTIONS], "nosniff");
-        assert_eq!(body_of(response), "abc123");
+        assert_eq!(body_of(response), "abc/123 4", "the query value, decoded");
         assert!(unsigned_answer("dropbox", &Method::POST, &uri).is_none());
         assert!(unsigned_answer("slack", &Method::GET, &uri).is_none());
     }

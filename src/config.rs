@@ -35,10 +35,28 @@ pub struct RawConfig {
     shutdown_timeout: String,
     #[serde(default)]
     trust_forwarded_headers: bool,
+    tls: Option<RawTls>,
     #[serde(default)]
     limits: RawLimits,
     #[serde(default)]
     routes: Vec<RawRoute>,
+}
+
+/// The listener's certificate: `tls: { cert_file, key_file }` (PEM).
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawTls {
+    cert_file: String,
+    key_file: String,
+}
+
+/// A route's `upstream_tls:` block (PEM files).
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawUpstreamTls {
+    ca_file: Option<String>,
+    client_cert_file: Option<String>,
+    client_key_file: Option<String>,
 }
 
 /// The `limits:` block: how much the edge may make the gateway hold. Absent fields take
@@ -80,6 +98,7 @@ struct RawRoute {
     max_body_bytes: Option<u64>,
     upstream_timeout: Option<String>,
     max_upstream_concurrency: Option<usize>,
+    upstream_tls: Option<RawUpstreamTls>,
     public_url: Option<String>,
     #[serde(default)]
     challenge: Challenge,
@@ -88,6 +107,8 @@ struct RawRoute {
     #[serde(default)]
     forward_headers: ForwardHeaders,
     verify: RawVerify,
+    /// Replay protection; absent means none.
+    replay: Option<crate::replay::RawReplay>,
 }
 
 fn yes() -> bool {
@@ -155,8 +176,17 @@ pub struct Config {
     pub shutdown_timeout: Duration,
     /// Keep the sender's `X-Forwarded-*` headers (a trusted proxy stands in front).
     pub trust_forwarded_headers: bool,
+    /// Terminate TLS on the public listener with this certificate and key.
+    pub tls: Option<TlsFiles>,
     pub limits: Limits,
     pub routes: Vec<Route>,
+}
+
+/// PEM files of the listener's certificate chain and private key.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TlsFiles {
+    pub cert_file: PathBuf,
+    pub key_file: PathBuf,
 }
 
 /// Bounds on what senders can make the gateway hold. Memory for bodies stays under
@@ -198,6 +228,9 @@ pub struct Route {
     pub upstream_timeout: Duration,
     /// Requests this route may have at its upstream at once; more are answered 503.
     pub upstream_slots: Option<Arc<tokio::sync::Semaphore>>,
+    /// A client of its own for an `https://` upstream with `upstream_tls:` (CA, mTLS);
+    /// `None` uses the shared client (webpki roots).
+    pub upstream_client: Option<Arc<crate::forward::UpstreamClient>>,
     pub scheme: Scheme,
     /// May be empty only while `enrolment` waits for the first FreshBooks verifier.
     pub keys: Vec<Key>,
@@ -210,6 +243,8 @@ pub struct Route {
     /// `false`: report-only; verdicts are counted and logged, and everything is forwarded.
     pub enforce: bool,
     pub forward_headers: ForwardHeaders,
+    /// Replay protection: deliveries seen within the window are answered 409.
+    pub replay: Option<crate::replay::Replay>,
 }
 
 /// The public URL of a route as senders see it: `https://host[:port]`, optionally with the
@@ -319,6 +354,14 @@ impl Checker<'_> {
         let upstream_timeout = self.ok("upstream_timeout", duration(&raw.upstream_timeout));
         let shutdown_timeout = self.ok("shutdown_timeout", duration(&raw.shutdown_timeout));
         let limits = self.limits(&raw.limits);
+        let tls = raw.tls.as_ref().and_then(|tls| {
+            let files = TlsFiles {
+                cert_file: self.file("tls.cert_file", &tls.cert_file)?,
+                key_file: self.file("tls.key_file", &tls.key_file)?,
+            };
+            self.ok("tls", crate::tls::ReloadingCert::load(&files.cert_file, &files.key_file).map(|_| files))
+        });
+        let tls_wanted = raw.tls.is_some();
         if raw.routes.is_empty() {
             self.problem("routes", "at least one route is required");
         }
@@ -343,6 +386,7 @@ impl Checker<'_> {
             admin_listen: admin_listen?,
             shutdown_timeout: shutdown_timeout?,
             trust_forwarded_headers: raw.trust_forwarded_headers,
+            tls: if tls_wanted { Some(tls?) } else { None },
             limits: limits?,
             routes,
         })
@@ -409,6 +453,14 @@ impl Checker<'_> {
             Some(slots) => Some(Some(Arc::new(tokio::sync::Semaphore::new(slots)))),
             None => Some(None),
         };
+        let upstream_client = match (&raw.upstream_tls, &upstream) {
+            (None, _) => Some(None),
+            (Some(_), Some(Upstream::Http { scheme, .. })) if scheme != &UriScheme::HTTPS => {
+                self.problem(&format!("{at}.upstream_tls"), "applies only to an https:// upstream");
+                None
+            }
+            (Some(raw_tls), _) => self.upstream_tls(&format!("{at}.upstream_tls"), raw_tls).map(Some),
+        };
         let verify_at = format!("{at}.verify");
         let scheme = self.ok(&verify_at, scheme(&raw.verify));
         // Keys are checked even when the scheme is unknown, so every problem shows at once.
@@ -439,6 +491,10 @@ impl Checker<'_> {
                 format!("scheme {} has no endpoint check to answer", raw.verify.scheme),
             );
         }
+        let replay = match &raw.replay {
+            Some(replay) => self.replay(&format!("{at}.replay"), &raw.name, replay, scheme.as_ref()),
+            None => Some(None),
+        };
         Some(Route {
             name: raw.name,
             path: path?,
@@ -447,6 +503,7 @@ impl Checker<'_> {
             max_body_bytes: max_body_bytes?,
             upstream_timeout: upstream_timeout?,
             upstream_slots: upstream_slots?,
+            upstream_client: upstream_client?,
             scheme: scheme?,
             keys: keys?,
             enrolment: raw.verify.enrolment,
@@ -454,7 +511,47 @@ impl Checker<'_> {
             challenge: raw.challenge,
             enforce: raw.enforce,
             forward_headers: raw.forward_headers,
+            replay: replay?,
         })
+    }
+
+    fn upstream_tls(&mut self, at: &str, raw: &RawUpstreamTls) -> Option<Arc<crate::forward::UpstreamClient>> {
+        let mut file = |field: &str, text: &Option<String>| match text {
+            Some(text) => self.file(&format!("{at}.{field}"), text).map(Some),
+            None => Some(None),
+        };
+        let tls = crate::tls::UpstreamTls {
+            ca_file: file("ca_file", &raw.ca_file)?,
+            client_cert_file: file("client_cert_file", &raw.client_cert_file)?,
+            client_key_file: file("client_key_file", &raw.client_key_file)?,
+        };
+        let config = self.ok(at, tls.client_config())?;
+        Some(Arc::new(crate::forward::upstream_client(config)))
+    }
+
+    /// A file path, `${VAR}` interpolated, relative to the config file's folder.
+    fn file(&mut self, at: &str, text: &str) -> Option<PathBuf> {
+        Some(self.base_dir.join(self.interpolate(at, text)?))
+    }
+
+    /// The `replay:` block; its `store` may name a password with `${VAR}`.
+    fn replay(
+        &mut self,
+        at: &str,
+        route: &str,
+        raw: &crate::replay::RawReplay,
+        scheme: Option<&Scheme>,
+    ) -> Option<Option<crate::replay::Replay>> {
+        let store = self.interpolate(&format!("{at}.store"), raw.store.as_deref().unwrap_or("memory"))?;
+        match crate::replay::Replay::build(route, raw, &store, scheme) {
+            Ok(replay) => Some(Some(replay)),
+            Err(problems) => {
+                for (field, message) in problems {
+                    self.problem(&format!("{at}.{field}"), message);
+                }
+                None
+            }
+        }
     }
 
     fn address(&mut self, at: &str, text: &str) -> Option<SocketAddr> {
@@ -529,10 +626,10 @@ fn upstream_target(text: &str) -> Result<Upstream, String> {
     }
     let uri: Uri = text.parse().map_err(|_| format!("{text:?} is not a URL"))?;
     let (Some(scheme), Some(authority)) = (uri.scheme(), uri.authority()) else {
-        return Err(format!("{text:?} must be http://host:port or echo"));
+        return Err(format!("{text:?} must be http(s)://host[:port] or echo"));
     };
-    if scheme != &UriScheme::HTTP {
-        return Err(format!("{text:?}: only http:// upstreams are supported (TLS to the upstream is not built yet)"));
+    if scheme != &UriScheme::HTTP && scheme != &UriScheme::HTTPS {
+        return Err(format!("{text:?} must be http://, https:// or echo"));
     }
     if !matches!(uri.path(), "" | "/") || uri.query().is_some() {
         return Err(format!("{text:?} must not carry a path or query: the request's own path and query are forwarded"));
@@ -549,8 +646,8 @@ fn public_url(text: &str) -> Result<PublicUrl, String> {
     if !matches!(scheme, "http" | "https") || uri.query().is_some() || text.contains('#') {
         return Err(format!("{text:?} must be http(s)://host[:port][/path] without query or fragment"));
     }
-    let path = uri.path_and_query().map(|pq| pq.path()).filter(|path| *path != "/" || text.ends_with('/'));
-    let path = path.filter(|_| text.len() > format!("{scheme}://{authority}").len());
+    // `https://host` and `https://host/` both mean "keep the request's path".
+    let path = uri.path_and_query().map(|pq| pq.path()).filter(|path| *path != "/");
     Ok(PublicUrl { origin: format!("{scheme}://{authority}"), path: path.map(str::to_owned) })
 }
 

@@ -8,6 +8,7 @@ use http::header::{self, HeaderMap, HeaderName, HeaderValue};
 use http::request::Parts;
 use http::{Response, Uri, Version};
 use http_body_util::{BodyExt, Full, Limited};
+use hyper_rustls::HttpsConnector;
 use hyper_util::client::legacy::Client;
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::TokioExecutor;
@@ -44,9 +45,30 @@ pub enum ForwardError {
     ResponseTooLarge,
 }
 
+/// A pooled client for `http://` and `https://` upstreams.
+pub type UpstreamClient = Client<HttpsConnector<HttpConnector>, Full<Bytes>>;
+
+/// A pooled keep-alive client whose `https://` connections use `tls`.
+pub fn upstream_client(tls: rustls::ClientConfig) -> UpstreamClient {
+    let mut connector = HttpConnector::new();
+    connector.set_nodelay(true);
+    connector.set_connect_timeout(Some(Duration::from_secs(5)));
+    connector.enforce_http(false);
+    let connector = hyper_rustls::HttpsConnectorBuilder::new()
+        .with_tls_config(tls)
+        .https_or_http()
+        .enable_http1()
+        .wrap_connector(connector);
+    Client::builder(TokioExecutor::new())
+        .pool_idle_timeout(Duration::from_secs(60))
+        .http1_preserve_header_case(true)
+        .build(connector)
+}
+
 /// The shared upstream client; connections are pooled and kept alive across requests.
 pub struct Forwarder {
-    client: Client<HttpConnector, Full<Bytes>>,
+    /// For routes without `upstream_tls`: `https://` upstreams are checked against the webpki roots.
+    client: UpstreamClient,
 }
 
 impl Default for Forwarder {
@@ -57,14 +79,9 @@ impl Default for Forwarder {
 
 impl Forwarder {
     pub fn new() -> Self {
-        let mut connector = HttpConnector::new();
-        connector.set_nodelay(true);
-        connector.set_connect_timeout(Some(Duration::from_secs(5)));
-        let client = Client::builder(TokioExecutor::new())
-            .pool_idle_timeout(Duration::from_secs(60))
-            .http1_preserve_header_case(true)
-            .build(connector);
-        Self { client }
+        let tls =
+            crate::tls::UpstreamTls::default().client_config().expect("the webpki roots make a valid client config");
+        Self { client: upstream_client(tls) }
     }
 
     /// Sends the request to the route's upstream and buffers its answer, all within the route's
@@ -109,8 +126,8 @@ impl Forwarder {
 
         let request = http::Request::from_parts(parts, Full::new(body));
         let exchange = async {
-            let response =
-                self.client.request(request).await.map_err(|e| ForwardError::Unreachable(error_chain(&e)))?;
+            let client = route.upstream_client.as_deref().unwrap_or(&self.client);
+            let response = client.request(request).await.map_err(|e| ForwardError::Unreachable(error_chain(&e)))?;
             let (mut parts, body) = response.into_parts();
             let body = Limited::new(body, MAX_RESPONSE_BYTES).collect().await.map_err(|error| {
                 if error.is::<http_body_util::LengthLimitError>() {

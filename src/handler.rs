@@ -21,6 +21,7 @@ use tokio::sync::Semaphore;
 use crate::config::{Challenge, Config, Limits, Route};
 use crate::forward::{Admission, ForwardError, Forwarder};
 use crate::metrics::Metrics;
+use crate::replay::{Refusal, Reservation};
 use crate::routes::{Lookup, RouteTable};
 use crate::verify::form_json::parse_form;
 use crate::verify::{Rejection, SignedRequest, UnixTime};
@@ -96,6 +97,10 @@ enum Failure {
     BadBody,
     /// Verification refused the request; the status is the scheme's choice (Discord wants 401).
     Rejected(Rejection, StatusCode),
+    /// Verified, but the route's replay store has seen this delivery within its window.
+    Replayed,
+    /// The replay store did not answer and the route fails closed (`on_store_error: reject`).
+    ReplayStoreUnavailable,
     Upstream(ForwardError),
 }
 
@@ -110,6 +115,8 @@ impl Failure {
             Failure::BodyTimeout => StatusCode::REQUEST_TIMEOUT,
             Failure::BadBody => StatusCode::BAD_REQUEST,
             Failure::Rejected(_, status) => *status,
+            Failure::Replayed => StatusCode::CONFLICT,
+            Failure::ReplayStoreUnavailable => StatusCode::SERVICE_UNAVAILABLE,
             Failure::Upstream(ForwardError::Timeout) => StatusCode::GATEWAY_TIMEOUT,
             Failure::Upstream(ForwardError::Unreachable(_) | ForwardError::ResponseTooLarge) => StatusCode::BAD_GATEWAY,
         }
@@ -126,6 +133,8 @@ impl Failure {
             Failure::BodyTimeout => "request_timeout",
             Failure::BadBody => "bad_request",
             Failure::Rejected(rejection, _) => rejection.outcome(),
+            Failure::Replayed => Refusal::Replayed.outcome(),
+            Failure::ReplayStoreUnavailable => Refusal::StoreUnavailable.outcome(),
             Failure::Upstream(ForwardError::Timeout) => "upstream_timeout",
             Failure::Upstream(ForwardError::Unreachable(_) | ForwardError::ResponseTooLarge) => "upstream_error",
         }
@@ -144,6 +153,9 @@ impl Failure {
             // Senders retry 5xx; tell them when: a second is enough for a burst to pass.
             Failure::Overloaded(_) => {
                 response.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
+            }
+            Failure::ReplayStoreUnavailable => {
+                response.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from_static("5"));
             }
             _ => {}
         }
@@ -259,6 +271,7 @@ async fn route_request(
         Admission::Enrolment => "enrolment",
         Admission::Verified(_) | Admission::ReportOnly(_) => "forwarded",
     };
+    let reservation = reserve_replay(state, route, &admission, signed).await?;
     let _upstream_slot = match &route.upstream_slots {
         Some(slots) => Some(
             slots.clone().try_acquire_owned().map_err(|_| Failure::Overloaded("max_upstream_concurrency reached"))?,
@@ -272,7 +285,33 @@ async fn route_request(
         .await
         .map_err(Failure::Upstream);
     timer.observe_duration();
+    if let Some(reservation) = reservation {
+        reservation.settle(response.as_ref().is_ok_and(|r| r.status().is_success())).await;
+    }
     Ok((response?, outcome))
+}
+
+/// Replay protection, for a verified request on a route with `replay:`. The key is kept only if
+/// the upstream answers 2xx: senders retry anything else with the same id. A report-only route
+/// counts a replay and forwards it, as it does every verdict.
+async fn reserve_replay(
+    state: &AppState,
+    route: &Route,
+    admission: &Admission,
+    signed: SignedRequest<'_>,
+) -> Result<Option<Reservation>, Failure> {
+    let (Some(replay), Admission::Verified(verified)) = (&route.replay, admission) else { return Ok(None) };
+    match replay.reserve(&route.scheme, verified, signed, &state.metrics).await {
+        Ok(reservation) => Ok(Some(reservation)),
+        Err(Refusal::Replayed) if !route.enforce => {
+            state.metrics.count_report_only(&route.name, Refusal::Replayed.outcome());
+            tracing::warn!(route = %route.name, outcome = "replayed", "report-only route: forwarding a replayed delivery");
+            Ok(None)
+        }
+        Err(Refusal::StoreUnavailable) if !route.enforce => Ok(None),
+        Err(Refusal::Replayed) => Err(Failure::Replayed),
+        Err(Refusal::StoreUnavailable) => Err(Failure::ReplayStoreUnavailable),
+    }
 }
 
 /// The URL the sender called, for schemes that sign it: the route's `public_url`, else (when

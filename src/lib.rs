@@ -13,8 +13,10 @@ pub mod forward;
 pub mod handler;
 pub mod metrics;
 pub mod reload;
+pub mod replay;
 pub mod routes;
 pub mod server;
+pub mod tls;
 pub mod verify;
 
 pub use server::Gateway;

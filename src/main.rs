@@ -272,7 +272,7 @@ fn schemes() {
 
 fn echo(listen: std::net::SocketAddr) -> anyhow::Result<()> {
     runtime()?.block_on(async {
-        let listener = tokio::net::TcpListener::bind(listen).await.with_context(|| format!("binding {listen}"))?;
+        let listener = hookgate::server::listen(listen).with_context(|| format!("binding {listen}"))?;
         tracing::info!(%listen, "echo upstream ready");
         hookgate::server::serve_echo(listener, stop_signal()?).await;
         Ok(())

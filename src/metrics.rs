@@ -2,7 +2,8 @@
 //! each gateway in a test process counts on its own.
 
 use prometheus::{
-    Encoder, Histogram, HistogramOpts, HistogramVec, IntCounterVec, IntGauge, IntGaugeVec, Opts, Registry, TextEncoder,
+    Encoder, Histogram, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGauge, IntGaugeVec, Opts, Registry,
+    TextEncoder,
 };
 
 /// Every outcome a request can end with; the `outcome` label takes only these values.
@@ -23,6 +24,8 @@ pub const OUTCOMES: &[&str] = &[
     "challenge",
     "overloaded",
     "request_timeout",
+    "replayed",
+    "replay_store_error",
 ];
 
 /// The gateway's metric families.
@@ -36,6 +39,8 @@ pub struct Metrics {
     reloads: IntCounterVec,
     last_reload: prometheus::Gauge,
     inflight: IntGauge,
+    replay_store_errors: IntCounterVec,
+    replay_evictions: IntCounterVec,
 }
 
 // Webhook handlers answer in milliseconds to seconds; these buckets span 0.5 ms to 30 s.
@@ -94,6 +99,22 @@ impl Metrics {
         )
         .expect("valid metric");
         build_info.with_label_values(&[env!("CARGO_PKG_VERSION")]).set(1);
+        let replay_store_errors = IntCounterVec::new(
+            Opts::new(
+                "hookgate_replay_store_errors_total",
+                "Replay store operations that failed or timed out; on_store_error decided those requests.",
+            ),
+            &["route"],
+        )
+        .expect("valid metric");
+        let replay_evictions = IntCounterVec::new(
+            Opts::new(
+                "hookgate_replay_evictions_total",
+                "Unexpired keys the memory replay store dropped to stay within its capacity.",
+            ),
+            &["route"],
+        )
+        .expect("valid metric");
         for collector in [
             Box::new(requests.clone()) as Box<dyn prometheus::core::Collector>,
             Box::new(request_duration.clone()),
@@ -103,13 +124,26 @@ impl Metrics {
             Box::new(last_reload.clone()),
             Box::new(inflight.clone()),
             Box::new(build_info),
+            Box::new(replay_store_errors.clone()),
+            Box::new(replay_evictions.clone()),
         ] {
             registry.register(collector).expect("metric names are unique");
         }
         for result in ["ok", "error"] {
             reloads.with_label_values(&[result]);
         }
-        Self { registry, requests, request_duration, upstream_duration, report_only, reloads, last_reload, inflight }
+        Self {
+            registry,
+            requests,
+            request_duration,
+            upstream_duration,
+            report_only,
+            reloads,
+            last_reload,
+            inflight,
+            replay_store_errors,
+            replay_evictions,
+        }
     }
 
     /// Makes every (route, outcome) series exist at 0, so rates and alerts see them from the start.
@@ -121,6 +155,8 @@ impl Metrics {
             }
             self.request_duration.with_label_values(&[route]);
             self.upstream_duration.with_label_values(&[route]);
+            self.replay_store_errors.with_label_values(&[route]);
+            self.replay_evictions.with_label_values(&[route]);
         }
     }
 
@@ -149,6 +185,16 @@ impl Metrics {
 
     pub fn upstream_timer(&self, route: &str) -> Histogram {
         self.upstream_duration.with_label_values(&[route])
+    }
+
+    /// The counter of `route`'s failed replay store operations.
+    pub fn replay_store_errors(&self, route: &str) -> IntCounter {
+        self.replay_store_errors.with_label_values(&[route])
+    }
+
+    /// The counter of live keys `route`'s memory replay store evicted at capacity.
+    pub fn replay_evictions(&self, route: &str) -> IntCounter {
+        self.replay_evictions.with_label_values(&[route])
     }
 
     /// Counts a request as in flight until the returned guard drops (also when the request's

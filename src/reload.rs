@@ -50,13 +50,15 @@ impl Reloader {
     }
 
     /// Swaps in a validated config.
-    pub fn apply(&self, config: Config) {
+    pub fn apply(&self, mut config: Config) {
         if (config.listen, config.admin_listen) != self.listen {
             tracing::warn!(listen = %config.listen, admin_listen = %config.admin_listen,
                 "listen addresses changed in the config; they take effect only after a restart");
         }
         self.state.metrics.preregister(config.routes.iter().map(|r| r.name.as_str()));
         let routes = config.routes.len();
+        // A route whose replay store did not change keeps the keys it has seen.
+        crate::replay::adopt(self.state.snapshot.load().routes.routes(), &mut config.routes);
         self.state.snapshot.store(Arc::new(Snapshot::new(config)));
         tracing::info!(path = %self.path.display(), routes, "config reloaded");
     }

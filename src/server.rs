@@ -17,11 +17,13 @@ use hyper_util::server::conn::auto;
 use hyper_util::server::graceful::GracefulShutdown;
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::watch;
+use tokio_rustls::TlsAcceptor;
 
 use crate::admin;
 use crate::config::Config;
 use crate::forward::Forwarder;
 use crate::reload::Reloader;
+use crate::tls::ReloadingCert;
 use arc_swap::ArcSwap;
 
 use crate::handler::{self, AppState, Downstream, EnrolmentLimiter, Snapshot};
@@ -36,13 +38,21 @@ pub struct Gateway {
     shutdown_timeout: Duration,
     /// The addresses the config asked for (port 0 stays 0), to spot changes on reload.
     configured_listen: (SocketAddr, SocketAddr),
+    /// The listener's certificate, when it terminates TLS.
+    tls: Option<Arc<ReloadingCert>>,
 }
 
 impl Gateway {
     /// Binds the public and admin listeners of `config`.
     pub async fn bind(config: Config) -> std::io::Result<Self> {
-        let public = TcpListener::bind(config.listen).await?;
-        let admin = TcpListener::bind(config.admin_listen).await?;
+        let tls = match &config.tls {
+            Some(files) => {
+                Some(Arc::new(ReloadingCert::load(&files.cert_file, &files.key_file).map_err(std::io::Error::other)?))
+            }
+            None => None,
+        };
+        let public = listen(config.listen)?;
+        let admin = listen(config.admin_listen)?;
         let metrics = Metrics::new();
         metrics.preregister(config.routes.iter().map(|r| r.name.as_str()));
         let shutdown_timeout = config.shutdown_timeout;
@@ -64,6 +74,7 @@ impl Gateway {
             ready: Arc::new(AtomicBool::new(false)),
             shutdown_timeout,
             configured_listen,
+            tls,
         })
     }
 
@@ -85,6 +96,7 @@ impl Gateway {
     /// closed. The admin listener answers (`/readyz` 503) until the drain is over.
     pub async fn serve(self, shutdown: impl Future<Output = ()>) {
         let builder = connection_builder(&self.state.limits);
+        let first_request_timeout = self.state.limits.header_read_timeout;
         let (hard_stop, hard_stopped) = watch::channel(false);
         self.ready.store(true, Ordering::SeqCst);
         tracing::info!(listen = %self.public_addr(), admin_listen = %self.admin_addr(),
@@ -102,22 +114,64 @@ impl Gateway {
                         let response = admin::respond(&request, &state.metrics, ready.load(Ordering::SeqCst));
                         async move { Ok::<_, Infallible>(response) }
                     });
-                    serve_connection(&builder, &admin_connections, stream, service, hard_stopped.clone());
+                    serve_connection(
+                        &builder,
+                        &admin_connections,
+                        stream,
+                        service,
+                        hard_stopped.clone(),
+                        first_request_timeout,
+                    );
                 })
                 .await;
                 admin_connections
             })
         };
 
+        let acceptor = match &self.tls {
+            Some(cert) => {
+                tokio::spawn(watch_certificate(cert.clone(), hard_stopped.clone()));
+                let config = cert.server_config().expect("the certificate was checked when the config loaded");
+                Some(TlsAcceptor::from(config))
+            }
+            None => None,
+        };
+        let handshake_timeout = self.state.limits.header_read_timeout;
         let public_connections = GracefulShutdown::new();
         accept_until(&self.public, shutdown, |stream, peer| {
             let state = self.state.clone();
-            let downstream = Downstream { peer, proto: "http" };
+            let proto = if acceptor.is_some() { "https" } else { "http" };
+            let downstream = Downstream { peer, proto };
             let service = service_fn(move |request: Request<Incoming>| {
                 let state = state.clone();
                 async move { Ok::<_, Infallible>(handler::handle(state, request, downstream).await) }
             });
-            serve_connection(&builder, &public_connections, stream, service, hard_stopped.clone());
+            match &acceptor {
+                None => serve_connection(
+                    &builder,
+                    &public_connections,
+                    stream,
+                    service,
+                    hard_stopped.clone(),
+                    handshake_timeout,
+                ),
+                Some(acceptor) => {
+                    // The handshake runs in the connection's own task, bounded like a request head.
+                    let (acceptor, builder, hard_stopped) = (acceptor.clone(), builder.clone(), hard_stopped.clone());
+                    let watcher = public_connections.watcher();
+                    tokio::spawn(async move {
+                        let _ = stream.set_nodelay(true);
+                        match tokio::time::timeout(handshake_timeout, acceptor.accept(stream)).await {
+                            Ok(Ok(stream)) => {
+                                run_connection(&builder, watcher, stream, service, hard_stopped, handshake_timeout)
+                                    .await
+                            }
+                            Ok(Err(error)) => tracing::debug!(%error, %peer, "TLS handshake failed"),
+                            Err(_) => tracing::debug!(%peer, "TLS handshake timed out"),
+                        }
+                    });
+                }
+            }
         })
         .await;
 
@@ -139,7 +193,8 @@ impl Gateway {
 /// Serves the built-in echo upstream on `listener` until `shutdown` completes.
 pub async fn serve_echo(listener: TcpListener, shutdown: impl Future<Output = ()>) {
     let connections = GracefulShutdown::new();
-    let builder = connection_builder(&crate::config::Limits::default());
+    let limits = crate::config::Limits::default();
+    let builder = connection_builder(&limits);
     let (hard_stop, hard_stopped) = watch::channel(false);
     accept_until(&listener, shutdown, |stream, _| {
         let service = service_fn(|request: Request<Incoming>| async move {
@@ -151,7 +206,7 @@ pub async fn serve_echo(listener: TcpListener, shutdown: impl Future<Output = ()
             };
             Ok::<_, Infallible>(response)
         });
-        serve_connection(&builder, &connections, stream, service, hard_stopped.clone());
+        serve_connection(&builder, &connections, stream, service, hard_stopped.clone(), limits.header_read_timeout);
     })
     .await;
     let _ = tokio::time::timeout(Duration::from_secs(5), connections.shutdown()).await;
@@ -202,29 +257,107 @@ fn connection_builder(limits: &crate::config::Limits) -> auto::Builder<TokioExec
     builder
 }
 
-fn serve_connection<S, B>(
+/// Binds `addr` with a listen backlog of 1024 (tokio's default is 128: a burst of senders past
+/// that is reset by the kernel before the gateway can even answer 503).
+pub fn listen(addr: SocketAddr) -> std::io::Result<TcpListener> {
+    let socket = if addr.is_ipv4() { tokio::net::TcpSocket::new_v4()? } else { tokio::net::TcpSocket::new_v6()? };
+    socket.set_reuseaddr(true)?;
+    socket.bind(addr)?;
+    socket.listen(1024)
+}
+
+/// Serves one connection in a task of its own, tracked by `connections` for the drain.
+fn serve_connection<I, S, B>(
     builder: &auto::Builder<TokioExecutor>,
     connections: &GracefulShutdown,
-    stream: TcpStream,
+    stream: I,
     service: S,
-    mut hard_stopped: watch::Receiver<bool>,
+    hard_stopped: watch::Receiver<bool>,
+    first_request_timeout: Duration,
 ) where
+    I: Connection,
     S: hyper::service::Service<Request<Incoming>, Response = Response<B>, Error = Infallible> + Send + 'static,
     S::Future: Send + 'static,
     B: Body + Send + 'static,
     B::Data: Send,
     B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
 {
-    let _ = stream.set_nodelay(true);
-    let connection = builder.serve_connection(TokioIo::new(stream), service).into_owned();
-    let connection = connections.watch(connection);
+    let (builder, watcher) = (builder.clone(), connections.watcher());
     tokio::spawn(async move {
-        tokio::select! {
-            result = connection => if let Err(error) = result {
-                tracing::debug!(%error, "connection ended with an error");
-            },
-            // Past the drain timeout: dropping the connection closes it.
-            _ = hard_stopped.wait_for(|stop| *stop) => {}
-        }
+        run_connection(&builder, watcher, stream, service, hard_stopped, first_request_timeout).await
     });
+}
+
+/// A byte stream a connection can be served over: TCP, or TLS over TCP.
+pub trait Connection: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static {
+    fn set_nodelay(&self);
+}
+
+impl Connection for TcpStream {
+    fn set_nodelay(&self) {
+        let _ = TcpStream::set_nodelay(self, true);
+    }
+}
+
+impl Connection for tokio_rustls::server::TlsStream<TcpStream> {
+    fn set_nodelay(&self) {
+        let _ = self.get_ref().0.set_nodelay(true);
+    }
+}
+
+async fn run_connection<I, S, B>(
+    builder: &auto::Builder<TokioExecutor>,
+    watcher: hyper_util::server::graceful::Watcher,
+    stream: I,
+    service: S,
+    mut hard_stopped: watch::Receiver<bool>,
+    first_request_timeout: Duration,
+) where
+    I: Connection,
+    S: hyper::service::Service<Request<Incoming>, Response = Response<B>, Error = Infallible> + Send + 'static,
+    S::Future: Send + 'static,
+    B: Body + Send + 'static,
+    B::Data: Send,
+    B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+{
+    stream.set_nodelay();
+    // hyper's header timer starts only once it knows HTTP/1 from HTTP/2: a peer that sends
+    // nothing, or half an HTTP/2 preface, must still be cut off.
+    let first_request = Arc::new(tokio::sync::Notify::new());
+    let started = first_request.clone();
+    let service = service_fn(move |request| {
+        started.notify_one();
+        service.call(request)
+    });
+    let connection = watcher.watch(builder.serve_connection(TokioIo::new(stream), service).into_owned());
+    let deadline = async {
+        tokio::select! {
+            () = first_request.notified() => std::future::pending::<()>().await,
+            () = tokio::time::sleep(first_request_timeout) => {}
+        }
+    };
+    tokio::select! {
+        result = connection => if let Err(error) = result {
+            tracing::debug!(%error, "connection ended with an error");
+        },
+        () = deadline => tracing::debug!("no request within header_read_timeout; closing the connection"),
+        // Past the drain timeout: dropping the connection closes it.
+        _ = hard_stopped.wait_for(|stop| *stop) => {}
+    }
+}
+
+/// Re-reads the listener's certificate files every [`crate::reload::POLL_INTERVAL`], so a
+/// renewed certificate (cert-manager, certbot) is served to new connections without a restart.
+async fn watch_certificate(cert: Arc<ReloadingCert>, mut hard_stopped: watch::Receiver<bool>) {
+    let mut poll = tokio::time::interval(crate::reload::POLL_INTERVAL);
+    loop {
+        tokio::select! {
+            _ = poll.tick() => match cert.reload_if_changed() {
+                Ok(true) => tracing::info!("TLS certificate reloaded"),
+                Ok(false) => {}
+                Err(error) => tracing::error!(%error, "TLS certificate reload refused; the previous certificate keeps serving"),
+            },
+            _ = hard_stopped.wait_for(|stop| *stop) => return,
+        }
+    }
 }

@@ -88,7 +88,7 @@ routes:
   - name: Bad Name
     path: c
     methods: [post]
-    upstream: https://example.com
+    upstream: ftp://example.com
     verify: { scheme: flow, secrets: [ok, "${EMPTY}"] }
 "#;
     let found: Vec<String> = problems(text).iter().map(|p| format!("{}: {}", p.at, p.message)).collect();
@@ -103,7 +103,7 @@ routes:
         "routes[2] (Bad Name).name: must be non-empty",
         "routes[2] (Bad Name).path: \"c\" must start with '/'",
         "routes[2] (Bad Name).methods: \"post\" is not an upper-case HTTP method",
-        "routes[2] (Bad Name).upstream: \"https://example.com\": only http:// upstreams",
+        "routes[2] (Bad Name).upstream: \"ftp://example.com\" must be http://, https:// or echo",
         "routes[2] (Bad Name).verify.secrets[1]: secret is empty",
     ];
     for wanted in expect {

@@ -467,7 +467,13 @@ pub const PRESETS: &[Preset] = &[
         rule: PresetRule::Recipe(RecipeSpec {
             signature_headers: &["x-zendesk-webhook-signature"],
             encoding: Encoding::Base64,
-            message: "{header:x-zendesk-webhook-signature-timestamp}{body}",
+            timestamp: Some(PresetTimestamp {
+                source: PresetSource::Header(&["x-zendesk-webhook-signature-timestamp"]),
+                format: TimestampFormat::Rfc3339,
+                tolerance: None,
+                window: Window::Symmetric,
+            }),
+            message: "{timestamp}{body}",
             id_headers: &["x-zendesk-webhook-invocation-id"],
             ..HEX_SHA256_OF_BODY
         }),
@@ -491,7 +497,13 @@ pub const PRESETS: &[Preset] = &[
         rule: PresetRule::Recipe(RecipeSpec {
             signature_headers: &["x-signature-ed25519"],
             crypto: Crypto::Ed25519,
-            message: "{header:x-signature-timestamp}{body}",
+            timestamp: Some(PresetTimestamp {
+                source: PresetSource::Header(&["x-signature-timestamp"]),
+                format: TimestampFormat::UnixSeconds,
+                tolerance: None,
+                window: Window::Symmetric,
+            }),
+            message: "{timestamp}{body}",
             mismatch_is_unauthorized: true,
             ..HEX_SHA256_OF_BODY
         }),
@@ -504,7 +516,13 @@ pub const PRESETS: &[Preset] = &[
             signature_headers: &["x-twilio-email-event-webhook-signature"],
             encoding: Encoding::Base64,
             crypto: Crypto::EcdsaP256,
-            message: "{header:x-twilio-email-event-webhook-timestamp}{body}",
+            timestamp: Some(PresetTimestamp {
+                source: PresetSource::Header(&["x-twilio-email-event-webhook-timestamp"]),
+                format: TimestampFormat::UnixSeconds,
+                tolerance: None,
+                window: Window::Symmetric,
+            }),
+            message: "{timestamp}{body}",
             ..HEX_SHA256_OF_BODY
         }),
         public_key_variant: None,

@@ -192,11 +192,20 @@ impl Recipe {
         timestamp: Option<&str>,
     ) -> Result<Signature, Rejection> {
         let mut added = Vec::new();
-        let timestamp_text = match &self.timestamp {
-            Some(rule) => timestamp.map_or_else(|| rule.format.format(now), str::to_owned),
-            None => String::new(),
+        // A timestamp header the request already carries is signed as it is.
+        let present = match &self.timestamp {
+            Some(TimestampRule { source: TimestampSource::Header(names), .. }) if timestamp.is_none() => {
+                first_header(request.headers, names).ok().map(|(_, text)| text.to_owned())
+            }
+            _ => None,
         };
-        if let Some(TimestampRule { source: TimestampSource::Header(names), .. }) = &self.timestamp {
+        let timestamp_text = match (&self.timestamp, &present) {
+            (Some(_), Some(text)) => text.clone(),
+            (Some(rule), None) => timestamp.map_or_else(|| rule.format.format(now), str::to_owned),
+            (None, _) => String::new(),
+        };
+        if let (Some(TimestampRule { source: TimestampSource::Header(names), .. }), None) = (&self.timestamp, &present)
+        {
             added.push((names[0].clone(), header_value(&names[0], &timestamp_text)?));
         }
         let mut headers = request.headers.clone();

@@ -97,14 +97,15 @@ impl Algorithm {
         for element in settings.split(',') {
             let (name, value) = element.split_once('=').ok_or_else(|| Rejection::malformed(&SETTINGS))?;
             if name.trim().eq_ignore_ascii_case("algorithm") {
-                algorithm = match value.trim() {
+                algorithm = match value.trim().to_ascii_uppercase().as_str() {
                     "HMAC_SHA256" => Some(Self::Sha256),
                     "HMAC_SHA1" => Some(Self::Sha1),
                     _ => return Err(Rejection::malformed(&SETTINGS)),
                 };
             }
         }
-        algorithm.ok_or_else(|| Rejection::malformed(&SETTINGS))
+        // As twilio-python reads it: no `algorithm=` element means the default, HMAC-SHA1.
+        Ok(algorithm.unwrap_or(Self::Sha1))
     }
 
     fn mac_len(self) -> usize {
@@ -418,7 +419,11 @@ mod tests {
             headers.insert(SIGNATURE, HeaderValue::from_static(bad));
             assert_eq!(verify(&headers, Some(URL), FORM.as_bytes()), Err(Rejection::malformed(&SIGNATURE)), "{bad}");
         }
-        for bad in ["algorithm=HMAC_MD5", "key=x", "garbage"] {
+        // twilio-python reads a settings header without `algorithm=` as the SHA-1 default.
+        let mut sha1_default = good.clone();
+        sha1_default.insert(SETTINGS, HeaderValue::from_static("key=x"));
+        assert!(verify(&sha1_default, Some(URL), FORM.as_bytes()).is_ok());
+        for bad in ["algorithm=HMAC_MD5", "garbage"] {
             let mut headers = good.clone();
             headers.insert(SETTINGS, HeaderValue::from_static(bad));
             assert_eq!(verify(&headers, Some(URL), FORM.as_bytes()), Err(Rejection::malformed(&SETTINGS)), "{bad}");

@@ -128,6 +128,23 @@ pub fn sign_with(route: &Route, secret: &str, body: &[u8], now: UnixTime) -> Vec
     sign_with_key(route, &key, body, now)
 }
 
+/// What a sender holding `key` attaches to a POST of `body` to `route` at `now`: the headers to
+/// add, and the body to send (the same bytes, except for schemes that sign inside the body, such
+/// as Mailgun). `url` is the public URL, for schemes that sign it; `headers` are the request's
+/// own (signed ids and timestamps it lacks are generated and returned with the signature).
+pub fn sign_request(
+    route: &Route,
+    key: &SigningKey,
+    url: Option<&str>,
+    headers: &HeaderMap,
+    body: &[u8],
+    now: UnixTime,
+) -> (Vec<(HeaderName, HeaderValue)>, Vec<u8>) {
+    let request = SignedRequest { method: &Method::POST, url, headers, body };
+    let signature = route.scheme.sign(key, request, now, None).unwrap_or_else(|e| panic!("{}: {e}", route.name));
+    (signature.headers, signature.body.unwrap_or_else(|| body.to_vec()))
+}
+
 fn sign_with_key(route: &Route, key: &SigningKey, body: &[u8], now: UnixTime) -> Vec<(HeaderName, HeaderValue)> {
     let request = SignedRequest { method: &Method::POST, url: None, headers: &HeaderMap::new(), body };
     let signature = route.scheme.sign(key, request, now, None).expect("the body can be signed");
