@@ -262,5 +262,67 @@ fn bench_form_json(c: &mut Criterion) {
     group.finish();
 }
 
-criterion_group!(benches, bench_verify, bench_routes, bench_form_json);
+/// The primitives under the schemes, against `ring` (already linked for TLS): what the same
+/// work costs in another implementation on this machine, to judge what a swap would gain.
+fn bench_primitives(c: &mut Criterion) {
+    use hmac::Mac as _;
+    let mut group = c.benchmark_group("primitive/hmac_sha256");
+    group.warm_up_time(Duration::from_millis(500)).measurement_time(Duration::from_secs(2)).sample_size(40);
+    let secret = b"It's a Secret to Everybody";
+    let ring_key = ring::hmac::Key::new(ring::hmac::HMAC_SHA256, secret);
+    for &(size, label) in &SIZES[1..] {
+        let body = json_body(size);
+        group.throughput(Throughput::Bytes(size as u64));
+        group.bench_with_input(BenchmarkId::new("rustcrypto", label), &body, |b, body| {
+            b.iter(|| {
+                let mut mac = hmac::Hmac::<sha2::Sha256>::new_from_slice(secret).expect("any key length");
+                mac.update(black_box(body));
+                mac.finalize().into_bytes()
+            });
+        });
+        group.bench_with_input(BenchmarkId::new("ring", label), &body, |b, body| {
+            b.iter(|| ring::hmac::sign(&ring_key, black_box(body)));
+        });
+    }
+    group.finish();
+
+    let mut group = c.benchmark_group("primitive/signature_1KiB");
+    group.warm_up_time(Duration::from_millis(500)).measurement_time(Duration::from_secs(2)).sample_size(20);
+    let message = json_body(1024);
+    {
+        use p256::ecdsa::signature::{Signer as _, Verifier as _};
+        let private = p256::ecdsa::SigningKey::from_slice(&[9; 32]).expect("a P-256 scalar");
+        let signature: p256::ecdsa::Signature = private.sign(&message);
+        let der = signature.to_der();
+        let public = *private.verifying_key();
+        group.bench_function("p256_ecdsa/rustcrypto", |b| {
+            b.iter(|| public.verify(black_box(&message), &signature).expect("valid"));
+        });
+        let point = public.to_encoded_point(false);
+        let ring_public = ring::signature::UnparsedPublicKey::new(
+            &ring::signature::ECDSA_P256_SHA256_ASN1,
+            point.as_bytes().to_vec(),
+        );
+        group.bench_function("p256_ecdsa/ring", |b| {
+            b.iter(|| ring_public.verify(black_box(&message), der.as_bytes()).expect("valid"));
+        });
+    }
+    {
+        use ed25519_dalek::{Signer as _, Verifier as _};
+        let private = ed25519_dalek::SigningKey::from_bytes(&[7; 32]);
+        let signature = private.sign(&message);
+        let public = private.verifying_key();
+        group.bench_function("ed25519/dalek", |b| {
+            b.iter(|| public.verify(black_box(&message), &signature).expect("valid"));
+        });
+        let ring_public =
+            ring::signature::UnparsedPublicKey::new(&ring::signature::ED25519, public.to_bytes().to_vec());
+        group.bench_function("ed25519/ring", |b| {
+            b.iter(|| ring_public.verify(black_box(&message), &signature.to_bytes()).expect("valid"));
+        });
+    }
+    group.finish();
+}
+
+criterion_group!(benches, bench_verify, bench_routes, bench_form_json, bench_primitives);
 criterion_main!(benches);

@@ -44,9 +44,11 @@ impl UnixTime {
     pub fn as_nanos(self) -> i128 {
         self.0
     }
-    /// Whole seconds since the epoch, rounded down.
+    /// Whole seconds since the epoch, rounded down (saturating: a 20-digit timestamp a sender
+    /// signed must not wrap into another time).
     pub fn as_secs(self) -> i64 {
-        self.0.div_euclid(1_000_000_000) as i64
+        let secs = self.0.div_euclid(1_000_000_000);
+        i64::try_from(secs).unwrap_or(if secs < 0 { i64::MIN } else { i64::MAX })
     }
 }
 

@@ -190,67 +190,16 @@ fn mac_hex(key: &[u8], timestamp: &str, token: &str) -> String {
 
 #[cfg(test)]
 mod tests {
-    use base64::Engine as _;
-    use base64::engine::general_purpose::STANDARD;
     use http::Method;
-    use http::header::{HeaderName, HeaderValue};
+    use http::header::HeaderValue;
 
     use super::*;
     use crate::config::secret::Secret;
+    use crate::verify::tests::{category, vector_cases};
 
     const KEY: &str = "key-c5968ec9cad097396fd6f49b6c8c31a7";
     const NOW: i64 = 1_718_000_000;
     const FIVE_MINUTES: Option<Duration> = Some(Duration::from_secs(300));
-
-    /// One case of `tests/vectors/mailgun.json` (format: schemes.md section 1).
-    struct Case {
-        name: String,
-        keys: Vec<Key>,
-        headers: HeaderMap,
-        body: Vec<u8>,
-        now: UnixTime,
-        expect: String,
-    }
-
-    fn cases() -> Vec<Case> {
-        let text = include_str!(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/vectors/mailgun.json"));
-        let cases: Vec<Value> = serde_json::from_str(text).unwrap();
-        cases.iter().map(case).collect()
-    }
-
-    fn case(v: &Value) -> Case {
-        let secrets = match &v["secret"] {
-            Value::Array(list) => list.iter().map(|s| s.as_str().unwrap()).collect(),
-            s => vec![s.as_str().unwrap()],
-        };
-        let mut headers = HeaderMap::new();
-        for (name, value) in v["headers"].as_object().unwrap() {
-            let value = HeaderValue::from_bytes(value.as_str().unwrap().as_bytes()).unwrap();
-            headers.append(HeaderName::from_bytes(name.as_bytes()).unwrap(), value);
-        }
-        let body = match v.get("body_b64") {
-            Some(b64) => STANDARD.decode(b64.as_str().unwrap()).unwrap(),
-            None => v["body"].as_str().unwrap().as_bytes().to_vec(),
-        };
-        Case {
-            name: v["name"].as_str().unwrap().to_owned(),
-            keys: secrets.into_iter().map(Key::shared).collect(),
-            headers,
-            body,
-            now: UnixTime::from_secs(v["now"].as_i64().unwrap()),
-            expect: v["expect"].as_str().unwrap().to_owned(),
-        }
-    }
-
-    fn outcome(result: &Result<Verified, Rejection>) -> &'static str {
-        match result {
-            Ok(_) => "ok",
-            Err(Rejection::Missing(_)) => "missing",
-            Err(Rejection::Malformed(_) | Rejection::MalformedBody(_)) => "malformed",
-            Err(Rejection::SignatureMismatch) => "mismatch",
-            Err(Rejection::TimestampOutsideTolerance) => "expired",
-        }
-    }
 
     fn headers(content_type: &'static str) -> HeaderMap {
         let mut headers = HeaderMap::new();
@@ -279,23 +228,23 @@ mod tests {
 
     #[test]
     fn every_vector_with_and_without_a_window() {
-        let cases = cases();
+        let cases = vector_cases("mailgun");
         assert_eq!(cases.len(), 13);
         for tolerance in [None, Some(Duration::from_secs(3)), FIVE_MINUTES] {
             let mailgun = Mailgun { tolerance };
             for case in &cases {
-                let request =
-                    SignedRequest { method: &Method::POST, url: None, headers: &case.headers, body: &case.body };
-                let result = mailgun.verify(&case.keys, request, case.now);
-                assert_eq!(outcome(&result), case.expect, "{} ({tolerance:?}): {result:?}", case.name);
+                let keys: Vec<Key> = case.keys.iter().map(|k| Key::shared(k.as_str())).collect();
+                let result = mailgun.verify(&keys, case.request(), case.now);
+                assert_eq!(category(&result), case.expect, "{} ({tolerance:?}): {result:?}", case.name);
             }
         }
     }
 
     #[test]
     fn vector_verdict_carries_timestamp_and_token() {
-        let case = cases().into_iter().find(|case| case.name == "rotated_keys_ok").unwrap();
-        let verified = verify_body(&Mailgun { tolerance: FIVE_MINUTES }, &case.keys, &case.headers, &case.body, NOW);
+        let case = vector_cases("mailgun").into_iter().find(|case| case.name == "rotated_keys_ok").unwrap();
+        let keys: Vec<Key> = case.keys.iter().map(|k| Key::shared(k.as_str())).collect();
+        let verified = verify_body(&Mailgun { tolerance: FIVE_MINUTES }, &keys, &case.headers, &case.body, NOW);
         let token = "8a09449ad9232462a81ddcfb517933d800ce7e46c885afa75d".to_owned();
         assert_eq!(
             verified,
@@ -366,7 +315,7 @@ mod tests {
         let mailgun = Mailgun { tolerance: FIVE_MINUTES };
         let keys = [Key::shared(KEY)];
         let check =
-            |headers: &HeaderMap, body: &str| outcome(&verify_body(&mailgun, &keys, headers, body.as_bytes(), NOW));
+            |headers: &HeaderMap, body: &str| category(&verify_body(&mailgun, &keys, headers, body.as_bytes(), NOW));
         let sig = |ts: &str, token: &str, mac: &str| {
             format!(r#"{{"signature":{{"timestamp":{ts},"token":{token},"signature":{mac}}}}}"#)
         };

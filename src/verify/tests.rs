@@ -16,38 +16,73 @@ fn scheme(name: &str) -> Scheme {
     config::scheme(&RawVerify { scheme: name.into(), header, ..RawVerify::default() }).expect("known scheme")
 }
 
-/// The route keys a vector's `secret` stands for (one, or several for rotation).
-fn keys(scheme: &Scheme, value: &Value) -> Vec<Key> {
-    let texts: Vec<&str> = match value {
-        Value::String(one) => vec![one.as_str()],
-        Value::Array(many) => many.iter().map(|s| s.as_str().expect("string secret")).collect(),
+/// One case of a vector file (format: schemes.md section 1), shared by the scheme modules'
+/// tests.
+pub(crate) struct VectorCase {
+    pub name: String,
+    /// The key texts the route is configured with (several: rotation).
+    pub keys: Vec<String>,
+    pub method: Method,
+    pub url: Option<String>,
+    pub headers: HeaderMap,
+    pub body: Vec<u8>,
+    pub now: UnixTime,
+    pub expect: String,
+}
+
+impl VectorCase {
+    /// The route keys, read as `scheme` reads its keys.
+    pub fn keys_for(&self, scheme: &Scheme) -> Vec<Key> {
+        let material = |text: &String| config::keys::key_material(scheme.key_kind(), text).expect("vector key parses");
+        self.keys.iter().map(|text| Key { material: material(text), not_after: None }).collect()
+    }
+
+    pub fn request(&self) -> SignedRequest<'_> {
+        SignedRequest { method: &self.method, url: self.url.as_deref(), headers: &self.headers, body: &self.body }
+    }
+}
+
+/// Every case of `tests/vectors/<file>.json`.
+pub(crate) fn vector_cases(file: &str) -> Vec<VectorCase> {
+    let path = format!("{}/tests/vectors/{file}.json", env!("CARGO_MANIFEST_DIR"));
+    let cases: Vec<Value> = serde_json::from_str(&std::fs::read_to_string(&path).expect("vector file")).expect("JSON");
+    cases.iter().map(vector_case).collect()
+}
+
+fn vector_case(case: &Value) -> VectorCase {
+    let keys = match &case["secret"] {
+        Value::String(one) => vec![one.clone()],
+        Value::Array(many) => many.iter().map(|s| s.as_str().expect("string secret").to_owned()).collect(),
         other => panic!("unexpected secret {other}"),
     };
-    let material = |text| config::keys::key_material(scheme.key_kind(), text).expect("vector key parses");
-    texts.into_iter().map(|text| Key { material: material(text), not_after: None }).collect()
-}
-
-fn header_map(value: &Value) -> HeaderMap {
     let mut headers = HeaderMap::new();
-    for (name, value) in value.as_object().expect("headers object") {
+    for (name, value) in case["headers"].as_object().expect("headers object") {
         let name = HeaderName::from_bytes(name.as_bytes()).expect("vector header name");
-        headers.append(name, HeaderValue::from_str(value.as_str().expect("string value")).expect("header value"));
+        // from_bytes, not from_str: a GitLab token may be non-ASCII UTF-8.
+        let value = HeaderValue::from_bytes(value.as_str().expect("string value").as_bytes()).expect("header value");
+        headers.append(name, value);
     }
-    headers
-}
-
-fn body(case: &Value) -> Vec<u8> {
-    match (case.get("body"), case.get("body_b64")) {
+    let body = match (case.get("body"), case.get("body_b64")) {
         (Some(text), _) => text.as_str().expect("string body").as_bytes().to_vec(),
         (None, Some(b64)) => {
             base64::engine::general_purpose::STANDARD.decode(b64.as_str().expect("b64")).expect("valid b64")
         }
         (None, None) => Vec::new(),
+    };
+    VectorCase {
+        name: case["name"].as_str().expect("name").to_owned(),
+        keys,
+        method: Method::from_bytes(case["method"].as_str().unwrap_or("POST").as_bytes()).expect("method"),
+        url: case["url"].as_str().map(str::to_owned),
+        headers,
+        body,
+        now: UnixTime::from_secs(case["now"].as_i64().expect("now")),
+        expect: case["expect"].as_str().expect("expect").to_owned(),
     }
 }
 
 /// The vector's `expect` word for a verdict.
-fn category(verdict: &Result<Verified, Rejection>) -> &'static str {
+pub(crate) fn category(verdict: &Result<Verified, Rejection>) -> &'static str {
     match verdict {
         Ok(_) => "ok",
         Err(Rejection::Missing(_)) => "missing",
@@ -59,30 +94,24 @@ fn category(verdict: &Result<Verified, Rejection>) -> &'static str {
 
 /// Runs every case of `tests/vectors/<file>.json` against `scheme_name`; returns how many ran.
 fn run_vectors(file: &str, scheme_name: &str) -> Result<usize, String> {
-    let path = format!("{}/tests/vectors/{file}.json", env!("CARGO_MANIFEST_DIR"));
-    let cases: Vec<Value> = serde_json::from_str(&std::fs::read_to_string(&path).expect("vector file")).expect("JSON");
     let scheme = scheme(scheme_name);
-    let mut failures = Vec::new();
-    for case in &cases {
-        let headers = header_map(&case["headers"]);
-        let body = body(case);
-        let method = Method::from_bytes(case["method"].as_str().unwrap_or("POST").as_bytes()).expect("method");
-        let request = SignedRequest { method: &method, url: case["url"].as_str(), headers: &headers, body: &body };
-        let now = UnixTime::from_secs(case["now"].as_i64().expect("now"));
-        let verdict = scheme.verify(&keys(&scheme, &case["secret"]), request, now);
-        let expected = case["expect"].as_str().expect("expect");
-        if category(&verdict) != expected {
-            failures.push(format!("  {}: expected {expected}, got {verdict:?}", case["name"]));
-        }
-    }
+    let cases = vector_cases(file);
+    let failures: Vec<String> = cases
+        .iter()
+        .filter_map(|case| {
+            let verdict = scheme.verify(&case.keys_for(&scheme), case.request(), case.now);
+            (category(&verdict) != case.expect)
+                .then(|| format!("  {}: expected {}, got {verdict:?}", case.name, case.expect))
+        })
+        .collect();
     match failures.is_empty() {
         true => Ok(cases.len()),
         false => Err(format!("{file}: {} of {} cases failed:\n{}", failures.len(), cases.len(), failures.join("\n"))),
     }
 }
 
-/// Every vector file whose scheme is a recipe, with its scheme name and case count.
-const RECIPE_VECTORS: &[(&str, &str, usize)] = &[
+/// Every vector file, with its scheme name and case count.
+const VECTORS: &[(&str, &str, usize)] = &[
     ("freshbooks", "freshbooks", 20),
     ("freispace", "freispace", 16),
     ("flow_commerce", "flow", 19),
@@ -109,12 +138,16 @@ const RECIPE_VECTORS: &[(&str, &str, usize)] = &[
     ("zendesk", "zendesk", 14),
     ("discord", "discord", 16),
     ("sendgrid", "sendgrid", 15),
+    ("twilio", "twilio", 22),
+    ("mailgun", "mailgun", 13),
+    ("gitlab", "gitlab", 12),
+    ("postmark", "postmark", 10),
 ];
 
 #[test]
-fn every_recipe_vector() {
+fn every_vector() {
     let mut failures = Vec::new();
-    for (file, scheme, count) in RECIPE_VECTORS {
+    for (file, scheme, count) in VECTORS {
         match run_vectors(file, scheme) {
             Ok(ran) => assert_eq!(ran, *count, "{file}: case count changed"),
             Err(failure) => failures.push(failure),
