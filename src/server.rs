@@ -267,7 +267,7 @@ pub fn listen(addr: SocketAddr) -> std::io::Result<TcpListener> {
 }
 
 /// Serves one connection in a task of its own, tracked by `connections` for the drain.
-fn serve_connection<I, S, B>(
+fn serve_connection<I, S>(
     builder: &auto::Builder<TokioExecutor>,
     connections: &GracefulShutdown,
     stream: I,
@@ -276,16 +276,36 @@ fn serve_connection<I, S, B>(
     first_request_timeout: Duration,
 ) where
     I: Connection,
+    S: ConnectionService,
+{
+    let (builder, watcher) = (builder.clone(), connections.watcher());
+    tokio::spawn(async move {
+        run_connection(&builder, watcher, stream, service, hard_stopped, first_request_timeout).await
+    });
+}
+
+/// A hyper service a connection can run; the bounds hyper needs, written once.
+pub trait ConnectionService:
+    hyper::service::Service<
+        Request<Incoming>,
+        Response = Response<Self::ResponseBody>,
+        Error = Infallible,
+        Future: Send + 'static,
+    > + Send
+    + 'static
+{
+    type ResponseBody: Body<Data: Send, Error: Into<Box<dyn std::error::Error + Send + Sync>>> + Send + 'static;
+}
+
+impl<S, B> ConnectionService for S
+where
     S: hyper::service::Service<Request<Incoming>, Response = Response<B>, Error = Infallible> + Send + 'static,
     S::Future: Send + 'static,
     B: Body + Send + 'static,
     B::Data: Send,
     B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
 {
-    let (builder, watcher) = (builder.clone(), connections.watcher());
-    tokio::spawn(async move {
-        run_connection(&builder, watcher, stream, service, hard_stopped, first_request_timeout).await
-    });
+    type ResponseBody = B;
 }
 
 /// A byte stream a connection can be served over: TCP, or TLS over TCP.
@@ -305,7 +325,7 @@ impl Connection for tokio_rustls::server::TlsStream<TcpStream> {
     }
 }
 
-async fn run_connection<I, S, B>(
+async fn run_connection<I, S>(
     builder: &auto::Builder<TokioExecutor>,
     watcher: hyper_util::server::graceful::Watcher,
     stream: I,
@@ -314,11 +334,7 @@ async fn run_connection<I, S, B>(
     first_request_timeout: Duration,
 ) where
     I: Connection,
-    S: hyper::service::Service<Request<Incoming>, Response = Response<B>, Error = Infallible> + Send + 'static,
-    S::Future: Send + 'static,
-    B: Body + Send + 'static,
-    B::Data: Send,
-    B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+    S: ConnectionService,
 {
     stream.set_nodelay();
     // hyper's header timer starts only once it knows HTTP/1 from HTTP/2: a peer that sends
