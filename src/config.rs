@@ -35,6 +35,8 @@ pub struct RawConfig {
     shutdown_timeout: String,
     #[serde(default)]
     trust_forwarded_headers: bool,
+    #[serde(default)]
+    preserve_header_case: bool,
     tls: Option<RawTls>,
     #[serde(default)]
     limits: RawLimits,
@@ -176,6 +178,9 @@ pub struct Config {
     pub shutdown_timeout: Duration,
     /// Keep the sender's `X-Forwarded-*` headers (a trusted proxy stands in front).
     pub trust_forwarded_headers: bool,
+    /// Send HTTP/1 header names upstream in the case the sender wrote them (legacy apps that
+    /// compare names exactly); off, they go out in lower case, as HTTP allows.
+    pub preserve_header_case: bool,
     /// Terminate TLS on the public listener with this certificate and key.
     pub tls: Option<TlsFiles>,
     pub limits: Limits,
@@ -320,6 +325,7 @@ pub fn parse(text: &str, path: &Path, env: &dyn Fn(&str) -> Option<String>) -> R
         env,
         base_dir: path.parent().unwrap_or(Path::new(".")),
         trust_forwarded: raw.trust_forwarded_headers,
+        preserve_header_case: raw.preserve_header_case,
     };
     let config = check.config(raw);
     match config {
@@ -335,6 +341,8 @@ struct Checker<'a> {
     base_dir: &'a Path,
     /// Routes that sign the URL may rebuild it from trusted `X-Forwarded-*` headers.
     trust_forwarded: bool,
+    /// For the upstream clients routes build.
+    preserve_header_case: bool,
 }
 
 impl Checker<'_> {
@@ -386,6 +394,7 @@ impl Checker<'_> {
             admin_listen: admin_listen?,
             shutdown_timeout: shutdown_timeout?,
             trust_forwarded_headers: raw.trust_forwarded_headers,
+            preserve_header_case: raw.preserve_header_case,
             tls: if tls_wanted { Some(tls?) } else { None },
             limits: limits?,
             routes,
@@ -526,7 +535,7 @@ impl Checker<'_> {
             client_key_file: file("client_key_file", &raw.client_key_file)?,
         };
         let config = self.ok(at, tls.client_config())?;
-        Some(Arc::new(crate::forward::upstream_client(config)))
+        Some(Arc::new(crate::forward::upstream_client(config, self.preserve_header_case)))
     }
 
     /// A file path, `${VAR}` interpolated, relative to the config file's folder.

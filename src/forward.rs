@@ -6,6 +6,7 @@ use std::time::Duration;
 use bytes::Bytes;
 use http::header::{self, HeaderMap, HeaderName, HeaderValue};
 use http::request::Parts;
+use http::uri::PathAndQuery;
 use http::{Response, Uri, Version};
 use http_body_util::{BodyExt, Full, Limited};
 use hyper_rustls::HttpsConnector;
@@ -48,8 +49,9 @@ pub enum ForwardError {
 /// A pooled client for `http://` and `https://` upstreams.
 pub type UpstreamClient = Client<HttpsConnector<HttpConnector>, Full<Bytes>>;
 
-/// A pooled keep-alive client whose `https://` connections use `tls`.
-pub fn upstream_client(tls: rustls::ClientConfig) -> UpstreamClient {
+/// A pooled keep-alive client whose `https://` connections use `tls`. With
+/// `preserve_header_case`, header names go out in the case the sender wrote them.
+pub fn upstream_client(tls: rustls::ClientConfig, preserve_header_case: bool) -> UpstreamClient {
     let mut connector = HttpConnector::new();
     connector.set_nodelay(true);
     connector.set_connect_timeout(Some(Duration::from_secs(5)));
@@ -61,7 +63,7 @@ pub fn upstream_client(tls: rustls::ClientConfig) -> UpstreamClient {
         .wrap_connector(connector);
     Client::builder(TokioExecutor::new())
         .pool_idle_timeout(Duration::from_secs(60))
-        .http1_preserve_header_case(true)
+        .http1_preserve_header_case(preserve_header_case)
         .build(connector)
 }
 
@@ -71,17 +73,11 @@ pub struct Forwarder {
     client: UpstreamClient,
 }
 
-impl Default for Forwarder {
-    fn default() -> Self {
-        Self::new()
-    }
-}
-
 impl Forwarder {
-    pub fn new() -> Self {
+    pub fn new(preserve_header_case: bool) -> Self {
         let tls =
             crate::tls::UpstreamTls::default().client_config().expect("the webpki roots make a valid client config");
-        Self { client: upstream_client(tls) }
+        Self { client: upstream_client(tls, preserve_header_case) }
     }
 
     /// Sends the request to the route's upstream and buffers its answer, all within the route's
@@ -102,13 +98,12 @@ impl Forwarder {
             Upstream::Echo => return Ok(echo(&parts.headers, body)),
             Upstream::Http { scheme, authority } => (scheme, authority),
         };
-        let path_and_query = parts.uri.path_and_query().map_or("/", |pq| pq.as_str());
-        let uri = Uri::builder()
-            .scheme(scheme.clone())
-            .authority(authority.clone())
-            .path_and_query(path_and_query)
-            .build()
-            .map_err(|e| ForwardError::Unreachable(e.to_string()))?;
+        let mut uri = http::uri::Parts::default();
+        uri.scheme = Some(scheme.clone());
+        uri.authority = Some(authority.clone());
+        uri.path_and_query =
+            Some(parts.uri.path_and_query().cloned().unwrap_or_else(|| PathAndQuery::from_static("/")));
+        let uri = Uri::from_parts(uri).map_err(|e| ForwardError::Unreachable(e.to_string()))?;
 
         let mut parts = parts;
         let original_host = parts
@@ -222,15 +217,26 @@ fn add_forwarded(headers: &mut HeaderMap, original_host: Option<HeaderValue>, do
     const FOR: HeaderName = HeaderName::from_static("x-forwarded-for");
     const PROTO: HeaderName = HeaderName::from_static("x-forwarded-proto");
     const HOST: HeaderName = HeaderName::from_static("x-forwarded-host");
-    let peer = downstream.peer.ip().to_string();
     // A chain may arrive on several header lines; keep every hop, in order.
-    let earlier: Vec<&str> =
-        headers.get_all(&FOR).iter().filter_map(|v| v.to_str().ok()).map(str::trim).filter(|v| !v.is_empty()).collect();
-    let chain = match trust && !earlier.is_empty() {
-        true => format!("{}, {peer}", earlier.join(", ")),
-        false => peer,
+    let earlier: Vec<&str> = match trust {
+        true => headers
+            .get_all(&FOR)
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .map(str::trim)
+            .filter(|v| !v.is_empty())
+            .collect(),
+        false => Vec::new(),
     };
-    headers.insert(FOR, HeaderValue::from_str(&chain).expect("a joined header value and an IP are valid header text"));
+    let chain = match earlier.is_empty() {
+        true => downstream.peer_header,
+        false => {
+            let peer = downstream.peer_header.to_str().expect("made from an IP address");
+            let chain = format!("{}, {peer}", earlier.join(", "));
+            HeaderValue::from_str(&chain).expect("joined header values and an IP are valid header text")
+        }
+    };
+    headers.insert(FOR, chain);
     if !(trust && headers.contains_key(&PROTO)) {
         headers.insert(PROTO, HeaderValue::from_static(downstream.proto));
     }

@@ -73,11 +73,20 @@ impl EnrolmentLimiter {
 }
 
 /// Where a request came from, as the listener saw it.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 pub struct Downstream {
     pub peer: SocketAddr,
     /// `http` or `https`, for `X-Forwarded-Proto`.
     pub proto: &'static str,
+    /// The peer's address as header text, made once per connection for `X-Forwarded-For`.
+    pub peer_header: HeaderValue,
+}
+
+impl Downstream {
+    pub fn new(peer: SocketAddr, proto: &'static str) -> Self {
+        let peer_header = HeaderValue::from_str(&peer.ip().to_string()).expect("an IP address is valid header text");
+        Self { peer, proto, peer_header }
+    }
 }
 
 /// Why a request was not forwarded, sorted by who is at fault: the sender (4xx) or the
@@ -167,8 +176,8 @@ impl Failure {
 pub async fn handle(state: Arc<AppState>, request: Request<Incoming>, downstream: Downstream) -> Response<Full<Bytes>> {
     let started = Instant::now();
     let _inflight = state.metrics.track_inflight();
-    let method = request.method().clone();
-    let path = request.uri().path().to_owned();
+    // Kept for the log line (cheap clones: the URI's parts are shared bytes).
+    let (method, uri) = (request.method().clone(), request.uri().clone());
 
     let snapshot = state.snapshot.load_full();
     let (route, result) = match snapshot.routes.find(request.method(), request.uri().path()) {
@@ -185,15 +194,17 @@ pub async fn handle(state: Arc<AppState>, request: Request<Incoming>, downstream
     let route_name = route.map_or("", |r| r.name.as_str());
     let elapsed = started.elapsed();
     let (response, outcome) = match result {
+        // Accepted requests are logged at debug: at info, the line costs a quarter of the CPU a
+        // request takes. Metrics count them all; failures, the ones to look into, stay at info.
         Ok((response, outcome)) => {
-            tracing::info!(route = route_name, %method, path, status = response.status().as_u16(), outcome,
-                duration_ms = elapsed.as_secs_f64() * 1e3, "request");
+            tracing::debug!(route = route_name, %method, path = uri.path(), status = response.status().as_u16(), outcome,
+                duration_us = elapsed.as_micros() as u64, "request");
             (response, outcome)
         }
         Err(failure) => {
             let response = failure.response();
-            tracing::info!(route = route_name, %method, path, status = response.status().as_u16(), outcome = failure.outcome(),
-                reason = %FailureReason(&failure), duration_ms = elapsed.as_secs_f64() * 1e3, "request");
+            tracing::info!(route = route_name, %method, path = uri.path(), status = response.status().as_u16(), outcome = failure.outcome(),
+                reason = %FailureReason(&failure), duration_us = elapsed.as_micros() as u64, "request");
             (response, failure.outcome())
         }
     };

@@ -14,22 +14,36 @@ use crate::verify::UnixTime;
 /// a new file behind a symlink, so its contents are compared, not inotify events).
 pub const POLL_INTERVAL: Duration = Duration::from_secs(2);
 
+/// What the listeners were set up with: these cannot change without a restart.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ListenerSettings {
+    /// As configured (port 0 stays 0).
+    pub listen: std::net::SocketAddr,
+    pub admin_listen: std::net::SocketAddr,
+    pub preserve_header_case: bool,
+}
+
+impl ListenerSettings {
+    pub fn of(config: &Config) -> Self {
+        Self {
+            listen: config.listen,
+            admin_listen: config.admin_listen,
+            preserve_header_case: config.preserve_header_case,
+        }
+    }
+}
+
 /// Applies new configs to a running gateway.
 #[derive(Clone)]
 pub struct Reloader {
     state: Arc<AppState>,
     path: PathBuf,
-    /// What the listeners were bound with: those cannot change without a restart.
-    listen: (std::net::SocketAddr, std::net::SocketAddr),
+    listeners: ListenerSettings,
 }
 
 impl Reloader {
-    pub(crate) fn new(
-        state: Arc<AppState>,
-        path: PathBuf,
-        listen: (std::net::SocketAddr, std::net::SocketAddr),
-    ) -> Self {
-        Self { state, path, listen }
+    pub(crate) fn new(state: Arc<AppState>, path: PathBuf, listeners: ListenerSettings) -> Self {
+        Self { state, path, listeners }
     }
 
     /// Loads the file and, if it is valid, makes it the config in use.
@@ -51,9 +65,10 @@ impl Reloader {
 
     /// Swaps in a validated config.
     pub fn apply(&self, mut config: Config) {
-        if (config.listen, config.admin_listen) != self.listen {
+        if ListenerSettings::of(&config) != self.listeners {
             tracing::warn!(listen = %config.listen, admin_listen = %config.admin_listen,
-                "listen addresses changed in the config; they take effect only after a restart");
+                preserve_header_case = config.preserve_header_case,
+                "listener settings changed in the config; they take effect only after a restart");
         }
         self.state.metrics.preregister(config.routes.iter().map(|r| r.name.as_str()));
         let routes = config.routes.len();

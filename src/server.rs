@@ -1,5 +1,8 @@
 //! Listeners and connections: bind, accept, one task per connection (HTTP/1.1 and h2c on the
 //! same port), and a graceful stop that lets in-flight requests finish within a bound.
+//!
+//! Each connection's protocol is decided before hyper sees it (the first bytes on plain TCP,
+//! ALPN under TLS), so a connection holds the state of one protocol only.
 
 use std::convert::Infallible;
 use std::future::Future;
@@ -11,10 +14,10 @@ use std::time::Duration;
 
 use http::{Request, Response};
 use hyper::body::{Body, Incoming};
+use hyper::server::conn::{http1, http2};
 use hyper::service::service_fn;
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
-use hyper_util::server::conn::auto;
-use hyper_util::server::graceful::GracefulShutdown;
+use hyper_util::server::graceful::{GracefulShutdown, Watcher};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::watch;
 use tokio_rustls::TlsAcceptor;
@@ -22,7 +25,7 @@ use tokio_rustls::TlsAcceptor;
 use crate::admin;
 use crate::config::Config;
 use crate::forward::Forwarder;
-use crate::reload::Reloader;
+use crate::reload::{ListenerSettings, Reloader};
 use crate::tls::ReloadingCert;
 use arc_swap::ArcSwap;
 
@@ -36,8 +39,8 @@ pub struct Gateway {
     state: Arc<AppState>,
     ready: Arc<AtomicBool>,
     shutdown_timeout: Duration,
-    /// The addresses the config asked for (port 0 stays 0), to spot changes on reload.
-    configured_listen: (SocketAddr, SocketAddr),
+    /// As configured, to spot changes on reload.
+    listeners: ListenerSettings,
     /// The listener's certificate, when it terminates TLS.
     tls: Option<Arc<ReloadingCert>>,
 }
@@ -57,12 +60,12 @@ impl Gateway {
         metrics.preregister(config.routes.iter().map(|r| r.name.as_str()));
         let shutdown_timeout = config.shutdown_timeout;
         let limits = config.limits;
-        let configured_listen = (config.listen, config.admin_listen);
+        let listeners = ListenerSettings::of(&config);
         metrics.record_startup(crate::verify::UnixTime::now().as_nanos() as f64 / 1e9);
         let state = AppState {
             snapshot: ArcSwap::from_pointee(Snapshot::new(config)),
             metrics,
-            forwarder: Forwarder::new(),
+            forwarder: Forwarder::new(listeners.preserve_header_case),
             enrolment: EnrolmentLimiter::default(),
             request_slots: Arc::new(tokio::sync::Semaphore::new(limits.max_concurrent_requests)),
             limits,
@@ -73,7 +76,7 @@ impl Gateway {
             state: Arc::new(state),
             ready: Arc::new(AtomicBool::new(false)),
             shutdown_timeout,
-            configured_listen,
+            listeners,
             tls,
         })
     }
@@ -88,14 +91,14 @@ impl Gateway {
 
     /// A handle that reloads this gateway's routes from `path` (SIGHUP, file changes, tests).
     pub fn reloader(&self, path: PathBuf) -> Reloader {
-        Reloader::new(self.state.clone(), path, self.configured_listen)
+        Reloader::new(self.state.clone(), path, self.listeners)
     }
 
     /// Serves until `shutdown` completes; then reports not-ready, stops accepting, and waits up
     /// to `shutdown_timeout` for in-flight requests. Connections still open after that are
     /// closed. The admin listener answers (`/readyz` 503) until the drain is over.
     pub async fn serve(self, shutdown: impl Future<Output = ()>) {
-        let builder = connection_builder(&self.state.limits);
+        let builder = Protocols::new(&self.state.limits, self.listeners.preserve_header_case);
         let first_request_timeout = self.state.limits.header_read_timeout;
         let (hard_stop, hard_stopped) = watch::channel(false);
         self.ready.store(true, Ordering::SeqCst);
@@ -141,10 +144,11 @@ impl Gateway {
         accept_until(&self.public, shutdown, |stream, peer| {
             let state = self.state.clone();
             let proto = if acceptor.is_some() { "https" } else { "http" };
-            let downstream = Downstream { peer, proto };
+            let downstream = Downstream::new(peer, proto);
+            // Boxed: hyper keeps a slot the size of this future in every connection, idle or not.
             let service = service_fn(move |request: Request<Incoming>| {
-                let state = state.clone();
-                async move { Ok::<_, Infallible>(handler::handle(state, request, downstream).await) }
+                let (state, downstream) = (state.clone(), downstream.clone());
+                Box::pin(async move { Ok::<_, Infallible>(handler::handle(state, request, downstream).await) })
             });
             match &acceptor {
                 None => serve_connection(
@@ -163,8 +167,21 @@ impl Gateway {
                         let _ = stream.set_nodelay(true);
                         match tokio::time::timeout(handshake_timeout, acceptor.accept(stream)).await {
                             Ok(Ok(stream)) => {
-                                run_connection(&builder, watcher, stream, service, hard_stopped, handshake_timeout)
-                                    .await
+                                // No ALPN means HTTP/1.1 (RFC 7301): TLS clients offer h2 by ALPN.
+                                let protocol = match stream.get_ref().1.alpn_protocol() {
+                                    Some(b"h2") => Protocol::Http2,
+                                    _ => Protocol::Http1,
+                                };
+                                run_connection(
+                                    &builder,
+                                    watcher,
+                                    stream,
+                                    protocol,
+                                    service,
+                                    hard_stopped,
+                                    handshake_timeout,
+                                )
+                                .await
                             }
                             Ok(Err(error)) => tracing::debug!(%error, %peer, "TLS handshake failed"),
                             Err(_) => tracing::debug!(%peer, "TLS handshake timed out"),
@@ -194,7 +211,7 @@ impl Gateway {
 pub async fn serve_echo(listener: TcpListener, shutdown: impl Future<Output = ()>) {
     let connections = GracefulShutdown::new();
     let limits = crate::config::Limits::default();
-    let builder = connection_builder(&limits);
+    let builder = Protocols::new(&limits, false);
     let (hard_stop, hard_stopped) = watch::channel(false);
     accept_until(&listener, shutdown, |stream, _| {
         let service = service_fn(|request: Request<Incoming>| async move {
@@ -235,26 +252,66 @@ async fn accept_until(
     }
 }
 
-fn connection_builder(limits: &crate::config::Limits) -> auto::Builder<TokioExecutor> {
-    let mut builder = auto::Builder::new(TokioExecutor::new());
-    builder
-        .http1()
-        .timer(TokioTimer::new())
-        // A sender that has not finished its request head in time is cut off (slowloris); hyper
-        // also runs this timer while a keep-alive connection waits idle for its next request.
-        .header_read_timeout(limits.header_read_timeout)
-        .max_buf_size(limits.max_header_bytes)
-        .max_headers(limits.max_headers)
-        // Keep header case as the sender wrote it, for legacy upstreams that compare it exactly.
-        .preserve_header_case(true);
-    builder
-        .http2()
-        .timer(TokioTimer::new())
-        .max_header_list_size(u32::try_from(limits.max_header_bytes).unwrap_or(u32::MAX))
-        // Dead peers are found by pings, so an idle HTTP/2 connection cannot be held forever.
-        .keep_alive_interval(Duration::from_secs(30))
-        .keep_alive_timeout(Duration::from_secs(10));
-    builder
+/// What a connection speaks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Protocol {
+    Http1,
+    Http2,
+}
+
+/// The HTTP/2 connection preface (RFC 9113 3.4), with which h2c with prior knowledge begins.
+const HTTP2_PREFACE: &[u8; 24] = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n";
+
+/// Looks at (without consuming) the first bytes of a plain connection: the HTTP/2 preface, or
+/// anything else for HTTP/1. `None` if the peer closed first. The caller bounds the wait.
+async fn sniff_protocol(stream: &TcpStream) -> std::io::Result<Option<Protocol>> {
+    let mut first = [0u8; HTTP2_PREFACE.len()];
+    loop {
+        let seen = stream.peek(&mut first).await?;
+        if seen == 0 {
+            return Ok(None);
+        }
+        if first[..seen] != HTTP2_PREFACE[..seen] {
+            return Ok(Some(Protocol::Http1));
+        }
+        if seen == HTTP2_PREFACE.len() {
+            return Ok(Some(Protocol::Http2));
+        }
+        // Part of a preface: peek would return the same bytes at once, so wait for the rest.
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+}
+
+/// The connection settings of both protocols, from the configured limits.
+#[derive(Clone)]
+struct Protocols {
+    http1: http1::Builder,
+    http2: http2::Builder<TokioExecutor>,
+}
+
+impl Protocols {
+    fn new(limits: &crate::config::Limits, preserve_header_case: bool) -> Self {
+        let mut http1 = http1::Builder::new();
+        http1
+            .timer(TokioTimer::new())
+            // A sender that has not finished its request head in time is cut off (slowloris); hyper
+            // also runs this timer while a keep-alive connection waits idle for its next request.
+            .header_read_timeout(limits.header_read_timeout)
+            .max_header_size(limits.max_header_bytes)
+            // Also caps each read of a body; the head limit is `max_header_size`, exact.
+            .max_buf_size(limits.max_header_bytes)
+            .max_headers(limits.max_headers)
+            // Off by default: keeping the sender's header-name case costs a map per request.
+            .preserve_header_case(preserve_header_case);
+        let mut http2 = http2::Builder::new(TokioExecutor::new());
+        http2
+            .timer(TokioTimer::new())
+            .max_header_list_size(u32::try_from(limits.max_header_bytes).unwrap_or(u32::MAX))
+            // Dead peers are found by pings, so an idle HTTP/2 connection cannot be held forever.
+            .keep_alive_interval(Duration::from_secs(30))
+            .keep_alive_timeout(Duration::from_secs(10));
+        Self { http1, http2 }
+    }
 }
 
 /// Binds `addr` with a listen backlog of 1024 (tokio's default is 128: a burst of senders past
@@ -266,21 +323,23 @@ pub fn listen(addr: SocketAddr) -> std::io::Result<TcpListener> {
     socket.listen(1024)
 }
 
-/// Serves one connection in a task of its own, tracked by `connections` for the drain.
-fn serve_connection<I, S>(
-    builder: &auto::Builder<TokioExecutor>,
+/// Serves one plain connection in a task of its own, tracked by `connections` for the drain.
+fn serve_connection<S: ConnectionService>(
+    builder: &Protocols,
     connections: &GracefulShutdown,
-    stream: I,
+    stream: TcpStream,
     service: S,
     hard_stopped: watch::Receiver<bool>,
     first_request_timeout: Duration,
-) where
-    I: Connection,
-    S: ConnectionService,
-{
+) {
     let (builder, watcher) = (builder.clone(), connections.watcher());
     tokio::spawn(async move {
-        run_connection(&builder, watcher, stream, service, hard_stopped, first_request_timeout).await
+        let protocol = match tokio::time::timeout(first_request_timeout, sniff_protocol(&stream)).await {
+            Ok(Ok(Some(protocol))) => protocol,
+            Ok(Ok(None) | Err(_)) => return,
+            Err(_) => return tracing::debug!("no request within header_read_timeout; closing the connection"),
+        };
+        run_connection(&builder, watcher, stream, protocol, service, hard_stopped, first_request_timeout).await
     });
 }
 
@@ -326,38 +385,56 @@ impl Connection for tokio_rustls::server::TlsStream<TcpStream> {
 }
 
 async fn run_connection<I, S>(
-    builder: &auto::Builder<TokioExecutor>,
-    watcher: hyper_util::server::graceful::Watcher,
+    builder: &Protocols,
+    watcher: Watcher,
     stream: I,
+    protocol: Protocol,
     service: S,
-    mut hard_stopped: watch::Receiver<bool>,
+    hard_stopped: watch::Receiver<bool>,
     first_request_timeout: Duration,
 ) where
     I: Connection,
     S: ConnectionService,
 {
     stream.set_nodelay();
-    // hyper's header timer starts only once it knows HTTP/1 from HTTP/2: a peer that sends
-    // nothing, or half an HTTP/2 preface, must still be cut off.
-    let first_request = Arc::new(tokio::sync::Notify::new());
-    let started = first_request.clone();
-    let service = service_fn(move |request| {
-        started.notify_one();
-        service.call(request)
-    });
-    let connection = watcher.watch(builder.serve_connection(TokioIo::new(stream), service).into_owned());
-    let deadline = async {
-        tokio::select! {
-            () = first_request.notified() => std::future::pending::<()>().await,
-            () = tokio::time::sleep(first_request_timeout) => {}
+    let io = TokioIo::new(stream);
+    match protocol {
+        // hyper's header timer bounds the first request head as it does every later one.
+        Protocol::Http1 => {
+            let connection = builder.http1.serve_connection(io, service);
+            drive(watcher.watch(connection), std::future::pending(), hard_stopped).await
         }
-    };
+        // HTTP/2 has no such timer: a peer that sends the preface and no request is cut off here.
+        Protocol::Http2 => {
+            let first_request = Arc::new(tokio::sync::Notify::new());
+            let started = first_request.clone();
+            let service = service_fn(move |request| {
+                started.notify_one();
+                service.call(request)
+            });
+            let deadline = async {
+                tokio::select! {
+                    () = first_request.notified() => std::future::pending::<()>().await,
+                    () = tokio::time::sleep(first_request_timeout) => {}
+                }
+            };
+            drive(watcher.watch(builder.http2.serve_connection(io, service)), deadline, hard_stopped).await
+        }
+    }
+}
+
+/// Runs `connection` until it ends, `deadline` passes, or the drain is over (then dropping it
+/// closes the socket).
+async fn drive<C: Future<Output = Result<(), E>>, E: std::fmt::Display>(
+    connection: C,
+    deadline: impl Future<Output = ()>,
+    mut hard_stopped: watch::Receiver<bool>,
+) {
     tokio::select! {
         result = connection => if let Err(error) = result {
             tracing::debug!(%error, "connection ended with an error");
         },
         () = deadline => tracing::debug!("no request within header_read_timeout; closing the connection"),
-        // Past the drain timeout: dropping the connection closes it.
         _ = hard_stopped.wait_for(|stop| *stop) => {}
     }
 }
