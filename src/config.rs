@@ -17,6 +17,7 @@ use http::uri::{Authority, Scheme as UriScheme, Uri};
 use serde::Deserialize;
 
 pub use self::scheme::scheme;
+use crate::upstream::UpstreamPool;
 use crate::verify::{Key, Scheme};
 
 /// The file as written. Strings that may hold `${VAR}` are interpolated during validation.
@@ -233,9 +234,6 @@ pub struct Route {
     pub upstream_timeout: Duration,
     /// Requests this route may have at its upstream at once; more are answered 503.
     pub upstream_slots: Option<Arc<tokio::sync::Semaphore>>,
-    /// A client of its own for an `https://` upstream with `upstream_tls:` (CA, mTLS);
-    /// `None` uses the shared client (webpki roots).
-    pub upstream_client: Option<Arc<crate::forward::UpstreamClient>>,
     pub scheme: Scheme,
     /// May be empty only while `enrolment` waits for the first FreshBooks verifier.
     pub keys: Vec<Key>,
@@ -280,10 +278,11 @@ pub enum PathMatch {
 }
 
 /// Where verified requests go.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone)]
 pub enum Upstream {
-    /// An HTTP origin; the request's own path and query are appended.
-    Http { scheme: UriScheme, authority: Authority },
+    /// An HTTP origin, by its pool of keep-alive connections; the request's own path and query
+    /// are sent to it.
+    Http(Arc<UpstreamPool>),
     /// The built-in echo: answers 200 with the body it received (for trying the gateway out).
     Echo,
 }
@@ -445,7 +444,7 @@ impl Checker<'_> {
         };
         let methods = self.ok(&format!("{at}.methods"), methods(raw.methods));
         let upstream = self.interpolate(&format!("{at}.upstream"), &raw.upstream);
-        let upstream = upstream.and_then(|text| self.ok(&format!("{at}.upstream"), upstream_target(&text)));
+        let target = upstream.and_then(|text| self.ok(&format!("{at}.upstream"), upstream_target(&text)));
         let max_body_bytes = match raw.max_body_bytes {
             Some(limit) => self.ok(&format!("{at}.max_body_bytes"), body_limit(limit)),
             None => Some(default_body),
@@ -462,13 +461,21 @@ impl Checker<'_> {
             Some(slots) => Some(Some(Arc::new(tokio::sync::Semaphore::new(slots)))),
             None => Some(None),
         };
-        let upstream_client = match (&raw.upstream_tls, &upstream) {
+        let upstream_tls = match (&raw.upstream_tls, &target) {
             (None, _) => Some(None),
-            (Some(_), Some(Upstream::Http { scheme, .. })) if scheme != &UriScheme::HTTPS => {
+            (Some(_), Some(Some((scheme, _)))) if scheme != &UriScheme::HTTPS => {
                 self.problem(&format!("{at}.upstream_tls"), "applies only to an https:// upstream");
                 None
             }
             (Some(raw_tls), _) => self.upstream_tls(&format!("{at}.upstream_tls"), raw_tls).map(Some),
+        };
+        let upstream = match (target, upstream_tls) {
+            (Some(None), _) => Some(Upstream::Echo),
+            (Some(Some((scheme, authority))), Some(tls)) => {
+                let pool = UpstreamPool::new(&scheme, &authority, tls, self.preserve_header_case);
+                self.ok(&format!("{at}.upstream"), pool).map(|pool| Upstream::Http(Arc::new(pool)))
+            }
+            _ => None,
         };
         let verify_at = format!("{at}.verify");
         let scheme = self.ok(&verify_at, scheme(&raw.verify));
@@ -512,7 +519,6 @@ impl Checker<'_> {
             max_body_bytes: max_body_bytes?,
             upstream_timeout: upstream_timeout?,
             upstream_slots: upstream_slots?,
-            upstream_client: upstream_client?,
             scheme: scheme?,
             keys: keys?,
             enrolment: raw.verify.enrolment,
@@ -524,7 +530,7 @@ impl Checker<'_> {
         })
     }
 
-    fn upstream_tls(&mut self, at: &str, raw: &RawUpstreamTls) -> Option<Arc<crate::forward::UpstreamClient>> {
+    fn upstream_tls(&mut self, at: &str, raw: &RawUpstreamTls) -> Option<rustls::ClientConfig> {
         let mut file = |field: &str, text: &Option<String>| match text {
             Some(text) => self.file(&format!("{at}.{field}"), text).map(Some),
             None => Some(None),
@@ -534,8 +540,7 @@ impl Checker<'_> {
             client_cert_file: file("client_cert_file", &raw.client_cert_file)?,
             client_key_file: file("client_key_file", &raw.client_key_file)?,
         };
-        let config = self.ok(at, tls.client_config())?;
-        Some(Arc::new(crate::forward::upstream_client(config, self.preserve_header_case)))
+        self.ok(at, tls.client_config())
     }
 
     /// A file path, `${VAR}` interpolated, relative to the config file's folder.
@@ -629,9 +634,10 @@ fn methods(raw: Option<Vec<String>>) -> Result<Vec<Method>, String> {
         .collect()
 }
 
-fn upstream_target(text: &str) -> Result<Upstream, String> {
+/// `http(s)://host[:port]`, or `None` for `echo`.
+fn upstream_target(text: &str) -> Result<Option<(UriScheme, Authority)>, String> {
     if text == "echo" {
-        return Ok(Upstream::Echo);
+        return Ok(None);
     }
     let uri: Uri = text.parse().map_err(|_| format!("{text:?} is not a URL"))?;
     let (Some(scheme), Some(authority)) = (uri.scheme(), uri.authority()) else {
@@ -643,7 +649,7 @@ fn upstream_target(text: &str) -> Result<Upstream, String> {
     if !matches!(uri.path(), "" | "/") || uri.query().is_some() {
         return Err(format!("{text:?} must not carry a path or query: the request's own path and query are forwarded"));
     }
-    Ok(Upstream::Http { scheme: scheme.clone(), authority: authority.clone() })
+    Ok(Some((scheme.clone(), authority.clone())))
 }
 
 /// `https://host[:port]` or `https://host[:port]/path`, without query or fragment.

@@ -1,18 +1,11 @@
 //! Forwarding a verified request: a pooled keep-alive client, hop-by-hop headers removed,
 //! `X-Forwarded-*` added, and the body `Bytes` sent exactly as received.
 
-use std::time::Duration;
-
 use bytes::Bytes;
 use http::header::{self, HeaderMap, HeaderName, HeaderValue};
 use http::request::Parts;
-use http::uri::PathAndQuery;
 use http::{Response, Uri, Version};
 use http_body_util::{BodyExt, Full, Limited};
-use hyper_rustls::HttpsConnector;
-use hyper_util::client::legacy::Client;
-use hyper_util::client::legacy::connect::HttpConnector;
-use hyper_util::rt::TokioExecutor;
 
 use crate::config::{Route, Upstream};
 use crate::handler::Downstream;
@@ -46,96 +39,57 @@ pub enum ForwardError {
     ResponseTooLarge,
 }
 
-/// A pooled client for `http://` and `https://` upstreams.
-pub type UpstreamClient = Client<HttpsConnector<HttpConnector>, Full<Bytes>>;
+/// Sends the request to the route's upstream and buffers its answer, all within the route's
+/// `upstream_timeout`. `trust_forwarded` keeps the sender's `X-Forwarded-*` (a trusted proxy
+/// stands in front). Taking an [`Admission`] means only a verified request can get here.
+/// Nothing is retried once the request may have reached the upstream: senders retry on 5xx
+/// themselves (the pool only re-sends requests that never left, on a closed idle connection).
+pub async fn forward(
+    route: &Route,
+    parts: Parts,
+    body: Bytes,
+    admission: Admission,
+    downstream: Downstream,
+    trust_forwarded: bool,
+) -> Result<Response<Full<Bytes>>, ForwardError> {
+    let pool = match &route.upstream {
+        Upstream::Echo => return Ok(echo(&parts.headers, body)),
+        Upstream::Http(pool) => pool,
+    };
+    let mut parts = parts;
+    let original_host = parts
+        .headers
+        .get(header::HOST)
+        .cloned()
+        .or_else(|| parts.uri.authority().and_then(|authority| HeaderValue::from_str(authority.as_str()).ok()));
+    remove_hop_by_hop(&mut parts.headers);
+    set_hookgate_headers(&mut parts.headers, route, &admission);
+    add_forwarded(&mut parts.headers, original_host, downstream, trust_forwarded);
+    parts.headers.insert(header::HOST, pool.host().clone());
+    parts.headers.insert(header::CONTENT_LENGTH, HeaderValue::from(body.len()));
+    // Origin-form: the path and query exactly as the sender wrote them.
+    parts.uri = match parts.uri.path_and_query() {
+        Some(path_and_query) => Uri::from(path_and_query.clone()),
+        None => Uri::from_static("/"),
+    };
+    parts.version = Version::HTTP_11;
 
-/// A pooled keep-alive client whose `https://` connections use `tls`. With
-/// `preserve_header_case`, header names go out in the case the sender wrote them.
-pub fn upstream_client(tls: rustls::ClientConfig, preserve_header_case: bool) -> UpstreamClient {
-    let mut connector = HttpConnector::new();
-    connector.set_nodelay(true);
-    connector.set_connect_timeout(Some(Duration::from_secs(5)));
-    connector.enforce_http(false);
-    let connector = hyper_rustls::HttpsConnectorBuilder::new()
-        .with_tls_config(tls)
-        .https_or_http()
-        .enable_http1()
-        .wrap_connector(connector);
-    Client::builder(TokioExecutor::new())
-        .pool_idle_timeout(Duration::from_secs(60))
-        .http1_preserve_header_case(preserve_header_case)
-        .build(connector)
-}
-
-/// The shared upstream client; connections are pooled and kept alive across requests.
-pub struct Forwarder {
-    /// For routes without `upstream_tls`: `https://` upstreams are checked against the webpki roots.
-    client: UpstreamClient,
-}
-
-impl Forwarder {
-    pub fn new(preserve_header_case: bool) -> Self {
-        let tls =
-            crate::tls::UpstreamTls::default().client_config().expect("the webpki roots make a valid client config");
-        Self { client: upstream_client(tls, preserve_header_case) }
-    }
-
-    /// Sends the request to the route's upstream and buffers its answer, all within the route's
-    /// `upstream_timeout`. `trust_forwarded` keeps the sender's `X-Forwarded-*` (a trusted
-    /// proxy stands in front). Taking an [`Admission`] means only a verified request can get here.
-    /// Nothing is retried once the request may have reached the upstream: senders retry on 5xx
-    /// themselves (the pool only re-sends requests that never left, on a closed idle connection).
-    pub async fn forward(
-        &self,
-        route: &Route,
-        parts: Parts,
-        body: Bytes,
-        admission: Admission,
-        downstream: Downstream,
-        trust_forwarded: bool,
-    ) -> Result<Response<Full<Bytes>>, ForwardError> {
-        let (scheme, authority) = match &route.upstream {
-            Upstream::Echo => return Ok(echo(&parts.headers, body)),
-            Upstream::Http { scheme, authority } => (scheme, authority),
-        };
-        let mut uri = http::uri::Parts::default();
-        uri.scheme = Some(scheme.clone());
-        uri.authority = Some(authority.clone());
-        uri.path_and_query =
-            Some(parts.uri.path_and_query().cloned().unwrap_or_else(|| PathAndQuery::from_static("/")));
-        let uri = Uri::from_parts(uri).map_err(|e| ForwardError::Unreachable(e.to_string()))?;
-
-        let mut parts = parts;
-        let original_host = parts
-            .headers
-            .get(header::HOST)
-            .cloned()
-            .or_else(|| parts.uri.authority().and_then(|authority| HeaderValue::from_str(authority.as_str()).ok()));
+    let request = http::Request::from_parts(parts, Full::new(body));
+    let exchange = async {
+        let (response, connection) = pool.send(request).await?;
+        let (mut parts, body) = response.into_parts();
+        let body = Limited::new(body, MAX_RESPONSE_BYTES).collect().await.map_err(|error| {
+            if error.is::<http_body_util::LengthLimitError>() {
+                ForwardError::ResponseTooLarge
+            } else {
+                ForwardError::Unreachable(error.to_string())
+            }
+        })?;
+        pool.put_back(connection);
         remove_hop_by_hop(&mut parts.headers);
-        set_hookgate_headers(&mut parts.headers, route, &admission);
-        add_forwarded(&mut parts.headers, original_host, downstream, trust_forwarded);
-        parts.headers.remove(header::HOST);
-        parts.headers.insert(header::CONTENT_LENGTH, HeaderValue::from(body.len()));
-        parts.uri = uri;
-        parts.version = Version::HTTP_11;
-
-        let request = http::Request::from_parts(parts, Full::new(body));
-        let exchange = async {
-            let client = route.upstream_client.as_deref().unwrap_or(&self.client);
-            let response = client.request(request).await.map_err(|e| ForwardError::Unreachable(error_chain(&e)))?;
-            let (mut parts, body) = response.into_parts();
-            let body = Limited::new(body, MAX_RESPONSE_BYTES).collect().await.map_err(|error| {
-                if error.is::<http_body_util::LengthLimitError>() {
-                    ForwardError::ResponseTooLarge
-                } else {
-                    ForwardError::Unreachable(error.to_string())
-                }
-            })?;
-            remove_hop_by_hop(&mut parts.headers);
-            Ok(Response::from_parts(parts, Full::new(body.to_bytes())))
-        };
-        tokio::time::timeout(route.upstream_timeout, exchange).await.unwrap_or(Err(ForwardError::Timeout))
-    }
+        Ok(Response::from_parts(parts, Full::new(body.to_bytes())))
+    };
+    tokio::time::timeout(route.upstream_timeout, exchange).await.unwrap_or(Err(ForwardError::Timeout))
 }
 
 /// The built-in upstream: 200 with the same body and content type.
@@ -249,7 +203,7 @@ fn add_forwarded(headers: &mut HeaderMap, original_host: Option<HeaderValue>, do
 }
 
 /// The error and its causes on one line ("connection refused" hides two levels down).
-fn error_chain(error: &dyn std::error::Error) -> String {
+pub(crate) fn error_chain(error: &dyn std::error::Error) -> String {
     let mut text = error.to_string();
     let mut source = error.source();
     while let Some(cause) = source {

@@ -19,7 +19,7 @@ use arc_swap::ArcSwap;
 use tokio::sync::Semaphore;
 
 use crate::config::{Challenge, Config, Limits, Route};
-use crate::forward::{Admission, ForwardError, Forwarder};
+use crate::forward::{Admission, ForwardError};
 use crate::metrics::Metrics;
 use crate::replay::{Refusal, Reservation};
 use crate::routes::{Lookup, RouteTable};
@@ -31,7 +31,6 @@ use crate::verify::{Rejection, SignedRequest, UnixTime};
 pub struct AppState {
     pub snapshot: ArcSwap<Snapshot>,
     pub metrics: Metrics,
-    pub forwarder: Forwarder,
     pub enrolment: EnrolmentLimiter,
     /// One permit per request being handled (`limits.max_concurrent_requests`).
     pub request_slots: Arc<Semaphore>,
@@ -290,9 +289,7 @@ async fn route_request(
         None => None,
     };
     let timer = state.metrics.upstream_timer(&route.name).start_timer();
-    let response = state
-        .forwarder
-        .forward(route, parts, body, admission, downstream, trust_forwarded)
+    let response = crate::forward::forward(route, parts, body, admission, downstream, trust_forwarded)
         .await
         .map_err(Failure::Upstream);
     timer.observe_duration();

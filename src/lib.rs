@@ -17,6 +17,7 @@ pub mod replay;
 pub mod routes;
 pub mod server;
 pub mod tls;
+pub mod upstream;
 pub mod verify;
 
 pub use server::Gateway;

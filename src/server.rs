@@ -24,7 +24,6 @@ use tokio_rustls::TlsAcceptor;
 
 use crate::admin;
 use crate::config::Config;
-use crate::forward::Forwarder;
 use crate::reload::{ListenerSettings, Reloader};
 use crate::tls::ReloadingCert;
 use arc_swap::ArcSwap;
@@ -65,7 +64,6 @@ impl Gateway {
         let state = AppState {
             snapshot: ArcSwap::from_pointee(Snapshot::new(config)),
             metrics,
-            forwarder: Forwarder::new(listeners.preserve_header_case),
             enrolment: EnrolmentLimiter::default(),
             request_slots: Arc::new(tokio::sync::Semaphore::new(limits.max_concurrent_requests)),
             limits,

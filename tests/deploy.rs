@@ -751,10 +751,11 @@ fn check_gateway(bundle: &Bundle, workload: &Value, pod: &Value, container: &Val
             .filter_map(|p| p["containerPort"].as_u64())
             .collect();
         for route in &config.routes {
-            let Target::Http { authority, .. } = &route.upstream else {
+            let Target::Http(pool) = &route.upstream else {
                 problems.push(format!("route {}: a sidecar forwards to the app, not to the built-in echo", route.name));
                 continue;
             };
+            let authority = pool.authority();
             let port = authority.port_u16().map(u64::from);
             if authority.host() != "127.0.0.1" || !port.is_some_and(|p| app_ports.contains(&p)) {
                 problems.push(format!(

@@ -58,7 +58,7 @@ fn minimal_config_gets_the_documented_defaults() {
     assert_eq!(route.path, PathMatch::Exact("/webhooks/freshbooks".into()));
     assert_eq!(secrets(route), [b"from-env"]);
     match &route.upstream {
-        Upstream::Http { authority, .. } => assert_eq!(authority.as_str(), "127.0.0.1:3000"),
+        Upstream::Http(pool) => assert_eq!(pool.host(), "127.0.0.1:3000"),
         Upstream::Echo => panic!("expected an http upstream"),
     }
 }
