@@ -107,6 +107,7 @@ struct RawRoute {
     challenge: Challenge,
     #[serde(default = "yes")]
     enforce: bool,
+    rejection_status: Option<u16>,
     #[serde(default)]
     forward_headers: ForwardHeaders,
     verify: RawVerify,
@@ -245,6 +246,9 @@ pub struct Route {
     pub challenge: Challenge,
     /// `false`: report-only; verdicts are counted and logged, and everything is forwarded.
     pub enforce: bool,
+    /// One status for every failed verification, in place of 400/403 by cause (and the
+    /// scheme's own, such as Discord's 401), for senders and monitors that expect a single one.
+    pub rejection_status: Option<http::StatusCode>,
     pub forward_headers: ForwardHeaders,
     /// Replay protection: deliveries seen within the window are answered 409.
     pub replay: Option<crate::replay::Replay>,
@@ -507,6 +511,14 @@ impl Checker<'_> {
                 format!("scheme {} has no endpoint check to answer", raw.verify.scheme),
             );
         }
+        let rejection_status = match raw.rejection_status {
+            Some(code @ 400..=499) => Some(http::StatusCode::from_u16(code).ok()),
+            Some(_) => {
+                self.problem(&format!("{at}.rejection_status"), "must be a 4xx status");
+                None
+            }
+            None => Some(None),
+        };
         let replay = match &raw.replay {
             Some(replay) => self.replay(&format!("{at}.replay"), &raw.name, replay, scheme.as_ref()),
             None => Some(None),
@@ -525,6 +537,7 @@ impl Checker<'_> {
             public_url,
             challenge: raw.challenge,
             enforce: raw.enforce,
+            rejection_status: rejection_status?,
             forward_headers: raw.forward_headers,
             replay: replay?,
         })

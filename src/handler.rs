@@ -273,7 +273,7 @@ async fn route_request(
             Admission::ReportOnly(rejection)
         }
         Err(rejection) => {
-            let status = route.scheme.status(&rejection);
+            let status = route.rejection_status.unwrap_or_else(|| route.scheme.status(&rejection));
             return Err(Failure::Rejected(rejection, status));
         }
     };

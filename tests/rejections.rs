@@ -229,3 +229,31 @@ async fn a_forged_request_written_by_hand_is_403() {
     reply.assert_error(403, "invalid_signature");
     upstream.assert_untouched();
 }
+
+#[tokio::test]
+async fn rejection_status_gives_every_failed_verification_one_status() {
+    let upstream = Upstream::start().await;
+    let routes = ROUTES.replace(
+        "    verify: { scheme: flow, secret: flow-secret-5678 }",
+        "    rejection_status: 403\n    verify: { scheme: flow, secret: flow-secret-5678 }",
+    );
+    let gateway = Gateway::start_with(&routes, &upstream).await;
+    let expected = expected_signature(&gateway, "flow", BODY);
+    let flow = |signature: Option<&str>| {
+        let request = post(gateway.url("/hooks/flow"), BODY);
+        match signature {
+            Some(value) => with_headers(request, [header("x-flow-signature", value)]),
+            None => request,
+        }
+    };
+    // Missing, malformed and wrong: the error still names the cause; only the status is one.
+    let reply = send(flow(None)).await;
+    assert_refused(&reply, &upstream, StatusCode::FORBIDDEN, "missing_signature", &expected);
+    let reply = send(flow(Some("SHA-256=00"))).await;
+    assert_refused(&reply, &upstream, StatusCode::FORBIDDEN, "malformed_signature", &expected);
+    let reply = send(flow(Some(&format!("sha-256={}", "0".repeat(64))))).await;
+    assert_refused(&reply, &upstream, StatusCode::FORBIDDEN, "invalid_signature", &expected);
+    // Other routes keep the statuses by cause.
+    let reply = send(post(gateway.url("/hooks/freispace"), BODY)).await;
+    assert_refused(&reply, &upstream, StatusCode::BAD_REQUEST, "missing_signature", &[]);
+}

@@ -207,6 +207,7 @@ routes:
   - { name: c, path: /b, upstream: echo, verify: { scheme: flow, secret: s } }
   - { name: d, path: /d, path_prefix: /d, upstream: echo, verify: { scheme: flow, secret: s } }
   - { name: e, path: /e, upstream: echo, max_body_bytes: 0, upstream_timeout: 0s, verify: { scheme: flow, secret: s } }
+  - { name: f, path: /f, upstream: echo, rejection_status: 200, verify: { scheme: flow, secret: s } }
 "#;
     let found: Vec<String> = problems(text).iter().map(|p| format!("{}: {}", p.at, p.message)).collect();
     assert_eq!(
@@ -216,6 +217,7 @@ routes:
             "routes[3] (d): set exactly one of path or path_prefix",
             "routes[4] (e).max_body_bytes: must be between 1 and the address space",
             "routes[4] (e).upstream_timeout: must be greater than zero",
+            "routes[5] (f).rejection_status: must be a 4xx status",
         ]
     );
     let valid = text.lines().take(6).collect::<Vec<_>>().join("\n");
