@@ -509,10 +509,10 @@ def main():
     ap.add_argument("--contenders", default="direct,nginx,hookgate", help="comma list of direct, nginx, hookgate")
     ap.add_argument("--hookgate", default=str(REPO / "target" / "release" / "hookgate"), help="the binary to run")
     ap.add_argument("--hookgate-log", default="info",
-                    help="RUST_LOG for hookgate (info: one line per request, as shipped; 'off' to compare)")
+                    help="RUST_LOG for hookgate (info, as shipped: refusals only; hookgate=debug adds a line per forwarded request)")
     ap.add_argument("--variant", action="append",
                     help="NAME=BINARY[,VAR=value...]: run these hookgate builds/settings in place of 'hookgate' "
-                         "(repeatable), e.g. --variant logs-off=target/release/hookgate,RUST_LOG=off")
+                         "(repeatable), e.g. --variant access-log=target/release/hookgate,RUST_LOG=hookgate=debug")
     ap.add_argument("--upstream", choices=["tiny", "echo"], default="tiny",
                     help="tiny: bench/upstream (answers 'ok'); echo: `hookgate echo` (answers the body back)")
     ap.add_argument("--sizes", type=ints, default=[1024, 65536])
