@@ -8,6 +8,7 @@ use std::convert::Infallible;
 use std::future::Future;
 use std::net::SocketAddr;
 use std::path::PathBuf;
+use std::pin::Pin;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
@@ -17,12 +18,13 @@ use hyper::body::{Body, Incoming};
 use hyper::server::conn::{http1, http2};
 use hyper::service::service_fn;
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
-use hyper_util::server::graceful::{GracefulShutdown, Watcher};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::watch;
 use tokio_rustls::TlsAcceptor;
 
 use crate::admin;
+
+mod idle;
 use crate::config::Config;
 use crate::reload::{ListenerSettings, Reloader};
 use crate::tls::ReloadingCert;
@@ -103,7 +105,7 @@ impl Gateway {
         tracing::info!(listen = %self.public_addr(), admin_listen = %self.admin_addr(),
             routes = self.state.snapshot.load().routes.routes().len(), "hookgate ready");
 
-        let admin_connections = GracefulShutdown::new();
+        let admin_connections = Drain::new();
         let (admin_stop, admin_stopped) = tokio::sync::oneshot::channel::<()>();
         let admin = {
             let (state, ready, builder, hard_stopped) =
@@ -113,7 +115,7 @@ impl Gateway {
                     let (state, ready) = (state.clone(), ready.clone());
                     let service = service_fn(move |request: Request<Incoming>| {
                         let response = admin::respond(&request, &state.metrics, ready.load(Ordering::SeqCst));
-                        async move { Ok::<_, Infallible>(response) }
+                        std::future::ready(Ok::<_, Infallible>(response))
                     });
                     serve_connection(
                         &builder,
@@ -138,7 +140,7 @@ impl Gateway {
             None => None,
         };
         let handshake_timeout = self.state.limits.header_read_timeout;
-        let public_connections = GracefulShutdown::new();
+        let public_connections = Drain::new();
         accept_until(&self.public, shutdown, |stream, peer| {
             let state = self.state.clone();
             let proto = if acceptor.is_some() { "https" } else { "http" };
@@ -160,7 +162,7 @@ impl Gateway {
                 Some(acceptor) => {
                     // The handshake runs in the connection's own task, bounded like a request head.
                     let (acceptor, builder, hard_stopped) = (acceptor.clone(), builder.clone(), hard_stopped.clone());
-                    let watcher = public_connections.watcher();
+                    let draining = public_connections.watcher();
                     tokio::spawn(async move {
                         let _ = stream.set_nodelay(true);
                         match tokio::time::timeout(handshake_timeout, acceptor.accept(stream)).await {
@@ -172,7 +174,7 @@ impl Gateway {
                                 };
                                 run_connection(
                                     &builder,
-                                    watcher,
+                                    draining,
                                     stream,
                                     protocol,
                                     service,
@@ -193,12 +195,12 @@ impl Gateway {
         self.ready.store(false, Ordering::SeqCst);
         drop(self.public);
         tracing::info!(timeout = ?self.shutdown_timeout, "shutting down: no new connections, draining in-flight requests");
-        if tokio::time::timeout(self.shutdown_timeout, public_connections.shutdown()).await.is_err() {
+        if tokio::time::timeout(self.shutdown_timeout, public_connections.start()).await.is_err() {
             tracing::warn!("drain timed out; closing the remaining connections");
         }
         let _ = admin_stop.send(());
         if let Ok(admin_connections) = admin.await {
-            let _ = tokio::time::timeout(Duration::from_secs(1), admin_connections.shutdown()).await;
+            let _ = tokio::time::timeout(Duration::from_secs(1), admin_connections.start()).await;
         }
         let _ = hard_stop.send(true);
         tracing::info!("stopped");
@@ -207,24 +209,26 @@ impl Gateway {
 
 /// Serves the built-in echo upstream on `listener` until `shutdown` completes.
 pub async fn serve_echo(listener: TcpListener, shutdown: impl Future<Output = ()>) {
-    let connections = GracefulShutdown::new();
+    let connections = Drain::new();
     let limits = crate::config::Limits::default();
     let builder = Protocols::new(&limits, false);
     let (hard_stop, hard_stopped) = watch::channel(false);
     accept_until(&listener, shutdown, |stream, _| {
-        let service = service_fn(|request: Request<Incoming>| async move {
-            use http_body_util::BodyExt;
-            let (parts, body) = request.into_parts();
-            let response = match body.collect().await {
-                Ok(body) => crate::forward::echo(&parts.headers, body.to_bytes()),
-                Err(_) => Response::builder().status(400).body(Default::default()).expect("static response"),
-            };
-            Ok::<_, Infallible>(response)
+        let service = service_fn(|request: Request<Incoming>| {
+            Box::pin(async move {
+                use http_body_util::BodyExt;
+                let (parts, body) = request.into_parts();
+                let response = match body.collect().await {
+                    Ok(body) => crate::forward::echo(&parts.headers, body.to_bytes()),
+                    Err(_) => Response::builder().status(400).body(Default::default()).expect("static response"),
+                };
+                Ok::<_, Infallible>(response)
+            })
         });
         serve_connection(&builder, &connections, stream, service, hard_stopped.clone(), limits.header_read_timeout);
     })
     .await;
-    let _ = tokio::time::timeout(Duration::from_secs(5), connections.shutdown()).await;
+    let _ = tokio::time::timeout(Duration::from_secs(5), connections.start()).await;
     let _ = hard_stop.send(true);
 }
 
@@ -288,7 +292,8 @@ struct Protocols {
 }
 
 impl Protocols {
-    fn new(limits: &crate::config::Limits, preserve_header_case: bool) -> Self {
+    /// Shared: each connection task holds a pointer, not a copy of both builders.
+    fn new(limits: &crate::config::Limits, preserve_header_case: bool) -> Arc<Self> {
         let mut http1 = http1::Builder::new();
         http1
             .timer(TokioTimer::new())
@@ -308,7 +313,7 @@ impl Protocols {
             // Dead peers are found by pings, so an idle HTTP/2 connection cannot be held forever.
             .keep_alive_interval(Duration::from_secs(30))
             .keep_alive_timeout(Duration::from_secs(10));
-        Self { http1, http2 }
+        Arc::new(Self { http1, http2 })
     }
 }
 
@@ -321,24 +326,62 @@ pub fn listen(addr: SocketAddr) -> std::io::Result<TcpListener> {
     socket.listen(1024)
 }
 
-/// Serves one plain connection in a task of its own, tracked by `connections` for the drain.
-fn serve_connection<S: ConnectionService>(
-    builder: &Protocols,
-    connections: &GracefulShutdown,
+/// Serves one plain connection in a task of its own, watched by `drain`.
+fn serve_connection<S: ConnectionService<Future: Unpin> + Clone + Unpin>(
+    builder: &Arc<Protocols>,
+    drain: &Drain,
     stream: TcpStream,
     service: S,
     hard_stopped: watch::Receiver<bool>,
     first_request_timeout: Duration,
 ) {
-    let (builder, watcher) = (builder.clone(), connections.watcher());
+    let (builder, draining) = (builder.clone(), drain.watcher());
     tokio::spawn(async move {
         let protocol = match tokio::time::timeout(first_request_timeout, sniff_protocol(&stream)).await {
             Ok(Ok(Some(protocol))) => protocol,
             Ok(Ok(None) | Err(_)) => return,
             Err(_) => return tracing::debug!("no request within header_read_timeout; closing the connection"),
         };
-        run_connection(&builder, watcher, stream, protocol, service, hard_stopped, first_request_timeout).await
+        match protocol {
+            Protocol::Http1 => {
+                Connection::set_nodelay(&stream);
+                idle::serve(&builder.http1, stream, service, draining, hard_stopped, first_request_timeout).await
+            }
+            // Boxed: an HTTP/2 connection's state is kilobytes, and would size every task.
+            Protocol::Http2 => {
+                Box::pin(run_connection(
+                    &builder,
+                    draining,
+                    stream,
+                    protocol,
+                    service,
+                    hard_stopped,
+                    first_request_timeout,
+                ))
+                .await
+            }
+        }
     });
+}
+
+/// Tells connections to finish the request they are on and close, and waits until they have.
+struct Drain(watch::Sender<bool>);
+
+impl Drain {
+    fn new() -> Self {
+        Self(watch::channel(false).0)
+    }
+
+    /// For a connection: changes to `true` when the drain starts; dropped when it closes.
+    fn watcher(&self) -> watch::Receiver<bool> {
+        self.0.subscribe()
+    }
+
+    /// Starts the drain; completes once every connection has closed.
+    async fn start(&self) {
+        self.0.send_replace(true);
+        self.0.closed().await
+    }
 }
 
 /// A hyper service a connection can run; the bounds hyper needs, written once.
@@ -384,7 +427,7 @@ impl Connection for tokio_rustls::server::TlsStream<TcpStream> {
 
 async fn run_connection<I, S>(
     builder: &Protocols,
-    watcher: Watcher,
+    draining: watch::Receiver<bool>,
     stream: I,
     protocol: Protocol,
     service: S,
@@ -399,8 +442,8 @@ async fn run_connection<I, S>(
     match protocol {
         // hyper's header timer bounds the first request head as it does every later one.
         Protocol::Http1 => {
-            let connection = builder.http1.serve_connection(io, service);
-            drive(watcher.watch(connection), std::future::pending(), hard_stopped).await
+            let connection = std::pin::pin!(builder.http1.serve_connection(io, service));
+            drive(connection, |c| c.graceful_shutdown(), std::future::pending(), draining, hard_stopped).await
         }
         // HTTP/2 has no such timer: a peer that sends the preface and no request is cut off here.
         Protocol::Http2 => {
@@ -416,24 +459,36 @@ async fn run_connection<I, S>(
                     () = tokio::time::sleep(first_request_timeout) => {}
                 }
             };
-            drive(watcher.watch(builder.http2.serve_connection(io, service)), deadline, hard_stopped).await
+            let connection = std::pin::pin!(builder.http2.serve_connection(io, service));
+            drive(connection, |c| c.graceful_shutdown(), deadline, draining, hard_stopped).await
         }
     }
 }
 
 /// Runs `connection` until it ends, `deadline` passes, or the drain is over (then dropping it
-/// closes the socket).
+/// closes the socket). When the drain starts, `graceful_shutdown` lets the request in flight
+/// finish.
 async fn drive<C: Future<Output = Result<(), E>>, E: std::fmt::Display>(
-    connection: C,
+    mut connection: Pin<&mut C>,
+    graceful_shutdown: impl Fn(Pin<&mut C>),
     deadline: impl Future<Output = ()>,
+    mut draining: watch::Receiver<bool>,
     mut hard_stopped: watch::Receiver<bool>,
 ) {
-    tokio::select! {
-        result = connection => if let Err(error) = result {
-            tracing::debug!(%error, "connection ended with an error");
-        },
-        () = deadline => tracing::debug!("no request within header_read_timeout; closing the connection"),
-        _ = hard_stopped.wait_for(|stop| *stop) => {}
+    tokio::pin!(deadline);
+    let mut drain_started = false;
+    loop {
+        tokio::select! {
+            result = connection.as_mut() => return if let Err(error) = result {
+                tracing::debug!(%error, "connection ended with an error");
+            },
+            _ = draining.wait_for(|drain| *drain), if !drain_started => {
+                drain_started = true;
+                graceful_shutdown(connection.as_mut());
+            }
+            () = &mut deadline => return tracing::debug!("no request within header_read_timeout; closing the connection"),
+            _ = hard_stopped.wait_for(|stop| *stop) => return,
+        }
     }
 }
 

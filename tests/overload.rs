@@ -237,6 +237,65 @@ async fn an_idle_keep_alive_connection_is_closed_after_the_header_read_timeout()
     assert_eq!(upstream.received().len(), 2);
 }
 
+/// An idle keep-alive connection gives hyper's buffers back after a short quiet (20 ms); what
+/// arrives next must be served exactly as if it had not.
+async fn answered_then_idle(gateway: &Gateway) -> TcpStream {
+    let mut stream = TcpStream::connect(gateway.public).await.expect("connect");
+    stream.write_all(&signed_request(gateway, b"{\"n\":0}", "")).await.expect("write");
+    assert_eq!(read_raw_reply(&mut stream).await.status, 200);
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    stream
+}
+
+#[tokio::test]
+async fn requests_pipelined_after_an_idle_pause_are_all_answered_in_order() {
+    let (upstream, gateway) = slow_senders().await;
+    let mut stream = answered_then_idle(&gateway).await;
+    let pipelined = [signed_request(&gateway, b"{\"n\":1}", ""), signed_request(&gateway, b"{\"n\":2}", "")].concat();
+    stream.write_all(&pipelined).await.expect("write");
+    for n in 1..=2 {
+        assert_eq!(read_raw_reply(&mut stream).await.status, 200, "request {n}");
+    }
+    let bodies: Vec<_> = upstream.received().iter().map(|r| r.body.clone()).collect();
+    assert_eq!(bodies, [&b"{\"n\":0}"[..], b"{\"n\":1}", b"{\"n\":2}"]);
+}
+
+#[tokio::test]
+async fn a_head_split_by_a_pause_is_read_whole() {
+    let (upstream, gateway) = slow_senders().await;
+    let mut stream = answered_then_idle(&gateway).await;
+    let request = signed_request(&gateway, b"{\"n\":1}", "");
+    let (first, rest) = request.split_at(request.len() / 2);
+    stream.write_all(first).await.expect("write");
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    stream.write_all(rest).await.expect("write");
+    assert_eq!(read_raw_reply(&mut stream).await.status, 200);
+    assert_eq!(upstream.received().len(), 2);
+    assert_eq!(upstream.received()[1].body, &b"{\"n\":1}"[..]);
+}
+
+#[tokio::test]
+async fn a_head_trickled_after_an_idle_pause_is_still_cut_off_in_time() {
+    let (upstream, gateway) = slow_senders().await;
+    let mut stream = answered_then_idle(&gateway).await;
+    let request = signed_request(&gateway, b"{\"n\":1}", "");
+    let started = Instant::now();
+    let trickle = async {
+        for byte in &request {
+            if stream.write_all(std::slice::from_ref(byte)).await.is_err() {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(30)).await;
+        }
+    };
+    within("the trickle", trickle).await;
+    let after = read_until_closed(&mut stream, SLACK).await;
+    assert!(!after.starts_with(b"HTTP/1.1 200"), "a trickled head must not be served: {after:?}");
+    // Cut off at the header timeout of the new head, not after the whole trickle.
+    assert!(started.elapsed() < TIMEOUT + SLACK, "cut off after {:?}", started.elapsed());
+    assert_eq!(upstream.received().len(), 1);
+}
+
 // ----------------------------------------------------------------------------------------------
 // Oversized heads
 

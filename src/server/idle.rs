@@ -1,0 +1,235 @@
+//! Plain HTTP/1 connections that give their buffers back while idle.
+//!
+//! hyper keeps a read and a write buffer (8 KiB or more each) for the life of a connection, so
+//! a thousand idle keep-alive senders would hold 17 MiB doing nothing. Here a connection that
+//! has answered everything, flushed its answer and received nothing since is taken apart after
+//! [`RELEASE_AFTER`]: hyper's state is dropped, any bytes it had read but not used are kept,
+//! and a new hyper connection starts when the sender writes again.
+
+use std::io;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::task::{Context, Poll, ready};
+use std::time::{Duration, Instant};
+
+use bytes::{Buf, Bytes};
+use http::Request;
+use hyper::body::Incoming;
+use hyper::server::conn::http1;
+use hyper::service::service_fn;
+use hyper_util::rt::TokioIo;
+use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt, ReadBuf};
+use tokio::net::TcpStream;
+use tokio::sync::watch;
+
+use super::ConnectionService;
+
+/// How long a connection must be idle before its buffers are released: long enough that a
+/// busy keep-alive connection never pays for a new hyper connection, short enough that a burst
+/// of senders who then idle never holds many buffers at once.
+pub const RELEASE_AFTER: Duration = Duration::from_millis(20);
+
+/// What the connection has been doing, as seen from its socket and its service.
+struct Activity {
+    /// When the connection started; `last_io` counts from here.
+    started: Instant,
+    /// Microseconds from `started` to the last byte read or written.
+    last_io: AtomicU64,
+    /// Requests whose answer is not ready yet.
+    answering: AtomicUsize,
+    /// At least one answer was given (the first request is never released mid-head).
+    answered: AtomicBool,
+    /// Bytes arrived since the last answer was ready: the start of the next request.
+    read_since_answer: AtomicBool,
+    /// The last write could not complete: answer bytes wait in hyper's buffer.
+    write_blocked: AtomicBool,
+}
+
+impl Activity {
+    fn new() -> Self {
+        Self {
+            started: Instant::now(),
+            last_io: AtomicU64::new(0),
+            answering: AtomicUsize::new(0),
+            answered: AtomicBool::new(false),
+            read_since_answer: AtomicBool::new(false),
+            write_blocked: AtomicBool::new(false),
+        }
+    }
+
+    fn note_io(&self) {
+        self.last_io.store(self.started.elapsed().as_micros() as u64, Ordering::Relaxed);
+    }
+
+    /// When the connection will have been idle for [`RELEASE_AFTER`].
+    fn release_at(&self) -> Instant {
+        self.started + Duration::from_micros(self.last_io.load(Ordering::Relaxed)) + RELEASE_AFTER
+    }
+
+    fn releasable(&self) -> bool {
+        self.answered.load(Ordering::Relaxed)
+            && self.answering.load(Ordering::Relaxed) == 0
+            && !self.read_since_answer.load(Ordering::Relaxed)
+            && !self.write_blocked.load(Ordering::Relaxed)
+    }
+}
+
+/// Serves a plain HTTP/1 connection until it closes, the drain asks it to finish, or the hard
+/// stop; releases hyper's state whenever the connection idles.
+pub async fn serve<S: ConnectionService<Future: Unpin> + Clone + Unpin>(
+    builder: &http1::Builder,
+    socket: TcpStream,
+    service: S,
+    mut draining: watch::Receiver<bool>,
+    mut hard_stopped: watch::Receiver<bool>,
+    keep_alive_timeout: Duration,
+) {
+    let activity = Arc::new(Activity::new());
+    let counted = {
+        let activity = activity.clone();
+        service_fn(move |request: Request<Incoming>| {
+            activity.answering.fetch_add(1, Ordering::Relaxed);
+            Answering { answer: service.call(request), activity: activity.clone() }
+        })
+    };
+    let mut transport = Transport { socket, unread: Bytes::new(), activity: activity.clone() };
+    loop {
+        // Boxed, so a released connection's task is small.
+        let mut connection = Box::pin(builder.serve_connection(TokioIo::new(transport), counted.clone()));
+        let mut idle_check = Box::pin(tokio::time::sleep_until(activity.release_at().into()));
+        let mut drain_started = false;
+        let released = loop {
+            tokio::select! {
+                result = std::future::poll_fn(|cx| connection.as_mut().poll_without_shutdown(cx)) => match result {
+                    Ok(()) => break false,
+                    Err(error) => return tracing::debug!(%error, "connection ended with an error"),
+                },
+                _ = draining.wait_for(|drain| *drain), if !drain_started => {
+                    drain_started = true;
+                    connection.as_mut().graceful_shutdown();
+                }
+                () = &mut idle_check => {
+                    let release_at = activity.release_at();
+                    if release_at <= Instant::now() && !drain_started && activity.releasable() {
+                        break true;
+                    }
+                    idle_check.as_mut().reset(release_at.max(Instant::now() + RELEASE_AFTER).into());
+                }
+                _ = hard_stopped.wait_for(|stop| *stop) => return,
+            }
+        };
+        let parts = Pin::into_inner(connection).into_parts();
+        let (io, read_buf) = (parts.io, parts.read_buf);
+        transport = io.into_inner();
+        if !released {
+            // hyper finished the connection (close, HTTP/1.0, drain): say goodbye properly.
+            let _ = transport.socket.shutdown().await;
+            return;
+        }
+        // Bytes hyper read and did not use come first, then any it never read.
+        // (An empty `read_buf` still holds hyper's whole buffer: it is dropped here.)
+        if !read_buf.is_empty() {
+            transport.unread = [&read_buf[..], &transport.unread[..]].concat().into();
+        }
+        drop(read_buf);
+        if transport.unread.is_empty() {
+            // Idle with nothing held: wait for the sender's next request, as long as hyper would.
+            let wait = keep_alive_timeout.saturating_sub(RELEASE_AFTER);
+            tokio::select! {
+                ready = tokio::time::timeout(wait, transport.socket.readable()) => match ready {
+                    Ok(Ok(())) => {}
+                    Ok(Err(_)) | Err(_) => return,
+                },
+                _ = draining.wait_for(|drain| *drain) => return,
+                _ = hard_stopped.wait_for(|stop| *stop) => return,
+            }
+        }
+    }
+}
+
+/// A request's answer, counted as given once it is ready.
+struct Answering<F> {
+    answer: F,
+    activity: Arc<Activity>,
+}
+
+impl<F: Future + Unpin> Future for Answering<F> {
+    type Output = F::Output;
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<F::Output> {
+        let response = ready!(Pin::new(&mut self.answer).poll(cx));
+        let activity = &self.activity;
+        activity.read_since_answer.store(false, Ordering::Relaxed);
+        activity.answered.store(true, Ordering::Relaxed);
+        activity.answering.fetch_sub(1, Ordering::Relaxed);
+        Poll::Ready(response)
+    }
+}
+
+/// The socket as hyper sees it: bytes an earlier hyper connection left unread come first.
+struct Transport {
+    socket: TcpStream,
+    unread: Bytes,
+    activity: Arc<Activity>,
+}
+
+impl AsyncRead for Transport {
+    fn poll_read(mut self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &mut ReadBuf<'_>) -> Poll<io::Result<()>> {
+        let this = &mut *self;
+        if !this.unread.is_empty() {
+            let n = this.unread.len().min(buf.remaining());
+            buf.put_slice(&this.unread[..n]);
+            this.unread.advance(n);
+            return Poll::Ready(Ok(()));
+        }
+        let before = buf.filled().len();
+        ready!(Pin::new(&mut this.socket).poll_read(cx, buf))?;
+        if buf.filled().len() > before {
+            this.activity.read_since_answer.store(true, Ordering::Relaxed);
+            this.activity.note_io();
+        }
+        Poll::Ready(Ok(()))
+    }
+}
+
+impl Transport {
+    /// hyper flushes whenever it is polled, so only bytes written count as activity.
+    fn note_write(&self, polled: Poll<io::Result<usize>>) -> Poll<io::Result<usize>> {
+        self.activity.write_blocked.store(polled.is_pending(), Ordering::Relaxed);
+        if matches!(polled, Poll::Ready(Ok(written)) if written > 0) {
+            self.activity.note_io();
+        }
+        polled
+    }
+}
+
+impl AsyncWrite for Transport {
+    fn poll_write(mut self: Pin<&mut Self>, cx: &mut Context<'_>, data: &[u8]) -> Poll<io::Result<usize>> {
+        let polled = Pin::new(&mut self.socket).poll_write(cx, data);
+        self.note_write(polled)
+    }
+
+    fn poll_write_vectored(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        bufs: &[io::IoSlice<'_>],
+    ) -> Poll<io::Result<usize>> {
+        let polled = Pin::new(&mut self.socket).poll_write_vectored(cx, bufs);
+        self.note_write(polled)
+    }
+
+    fn is_write_vectored(&self) -> bool {
+        self.socket.is_write_vectored()
+    }
+
+    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        let polled = Pin::new(&mut self.socket).poll_flush(cx);
+        self.activity.write_blocked.store(polled.is_pending(), Ordering::Relaxed);
+        polled
+    }
+
+    fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.socket).poll_shutdown(cx)
+    }
+}
