@@ -7,7 +7,7 @@ use http::HeaderName;
 use http::header::HeaderValue;
 use subtle::ConstantTimeEq;
 
-use super::crypto::{Crypto, Encoding};
+use super::crypto::{Crypto, Encoding, ecdsa_p256_verifies};
 use super::layout::{Layout, Presented};
 use super::message::{Message, Template};
 use super::timestamp::{TimestampRule, TimestampSource};
@@ -165,16 +165,17 @@ impl Recipe {
                 })
             }
             Crypto::EcdsaP256 => {
-                use p256::ecdsa::signature::Verifier as _;
                 let message = message.to_vec();
+                // Only what `p256` parses is offered to ring, so no signature form is newly accepted.
                 let signatures: Vec<_> = presented
                     .signatures
                     .iter()
-                    .filter_map(|s| p256::ecdsa::Signature::from_der(&self.encoding.decode(s)?).ok())
+                    .filter_map(|s| self.encoding.decode(s))
+                    .filter(|der| p256::ecdsa::Signature::from_der(der).is_ok())
                     .collect();
                 active_keys(keys, now).find_map(|(index, key)| match key {
                     KeyMaterial::P256(public) => {
-                        signatures.iter().any(|signature| public.verify(&message, signature).is_ok()).then_some(index)
+                        signatures.iter().any(|der| ecdsa_p256_verifies(public, &message, der)).then_some(index)
                     }
                     KeyMaterial::Shared(_) | KeyMaterial::Ed25519(_) => None,
                 })

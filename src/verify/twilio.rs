@@ -6,7 +6,7 @@
 //! or the scheme's default port added, and so do we. JSON bodies are covered indirectly: Twilio adds
 //! `bodySHA256=<hex>` to the signed URL, and the body must hash to it.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::borrow::Cow;
 
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
@@ -17,7 +17,7 @@ use sha1::Sha1;
 use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 
-use super::form_json::parse_form;
+use super::form_json::form_fields;
 use super::{
     Key, Rejection, Signature, SignedRequest, SigningKey, UnixTime, Verified, active_secrets, header_text,
     shared_secret,
@@ -164,26 +164,24 @@ impl Payload {
 }
 
 /// The first `bodySHA256` query parameter of `url`, decoded.
-fn body_sha256(url: &str) -> Option<String> {
+fn body_sha256(url: &str) -> Option<Cow<'_, str>> {
     let (_, after) = url.split_once('?')?;
     let query = after.split_once('#').map_or(after, |(query, _)| query);
-    parse_form(query).into_iter().find(|(name, _)| name == "bodySHA256").map(|(_, value)| value)
+    form_fields(query).find(|(name, _)| name == "bodySHA256").map(|(_, value)| value)
 }
 
 /// Names sorted by code point, then each distinct value of a name sorted, as `name + value` each.
-/// `parse_form` reads the body as Werkzeug does, which is what twilio-python sees under Flask.
+/// `form_fields` reads the body as Werkzeug does, which is what twilio-python sees under Flask.
 fn sorted_params(body: &str) -> String {
-    let mut params: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
-    for (name, value) in parse_form(body) {
-        params.entry(name).or_default().insert(value);
-    }
-    // `String` orders by UTF-8 bytes, which is code-point order.
+    let mut params: Vec<_> = form_fields(body).collect();
+    // Sorting the pairs orders names, then the values of each name; `str` orders by UTF-8 bytes,
+    // which is code-point order. Equal pairs are adjacent, and a repeated value counts once.
+    params.sort_unstable();
+    params.dedup();
     let mut out = String::with_capacity(body.len());
-    for (name, values) in &params {
-        for value in values {
-            out.push_str(name);
-            out.push_str(value);
-        }
+    for (name, value) in &params {
+        out.push_str(name);
+        out.push_str(value);
     }
     out
 }
@@ -296,6 +294,21 @@ mod tests {
         assert_eq!(sorted_params("a=2&_x=1&B=3&a=1&a=2&c"), "B3_x1a1a2c");
         assert_eq!(sorted_params("é=1&z=2"), "z2é1");
         assert_eq!(sorted_params(""), "");
+    }
+
+    #[test]
+    fn sorted_params_as_a_map_of_distinct_values() {
+        use proptest::prelude::*;
+        use std::collections::{BTreeMap, BTreeSet};
+        proptest!(|(body in "([aB_%+é]{0,3}(=[ab%+2é]{0,3})?&?){0,8}")| {
+            let mut params: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
+            for (name, value) in super::super::form_json::parse_form(&body) {
+                params.entry(name).or_default().insert(value);
+            }
+            let expected: String =
+                params.iter().flat_map(|(name, values)| values.iter().map(move |v| format!("{name}{v}"))).collect();
+            prop_assert_eq!(sorted_params(&body), expected);
+        });
     }
 
     #[test]
