@@ -47,11 +47,14 @@ impl Algorithm {
     }
 
     /// HMAC of the concatenation of `parts`, fed piece by piece so the body is never copied.
-    pub fn mac<'a>(self, key: &[u8], parts: impl IntoIterator<Item = &'a [u8]>) -> Vec<u8> {
-        fn run<'a, M: Mac + KeyInit>(key: &[u8], parts: impl IntoIterator<Item = &'a [u8]>) -> Vec<u8> {
+    pub fn mac<'a>(self, key: &[u8], parts: impl IntoIterator<Item = &'a [u8]>) -> MacBytes {
+        fn run<'a, M: Mac + KeyInit>(key: &[u8], parts: impl IntoIterator<Item = &'a [u8]>) -> MacBytes {
             let mut mac = <M as KeyInit>::new_from_slice(key).expect("HMAC accepts keys of any length");
             parts.into_iter().for_each(|part| mac.update(part));
-            mac.finalize().into_bytes().to_vec()
+            let output = mac.finalize().into_bytes();
+            let mut bytes = [0; MacBytes::MAX];
+            bytes[..output.len()].copy_from_slice(&output);
+            MacBytes { bytes, len: output.len() }
         }
         match self {
             Self::Md5 => run::<Hmac<md5::Md5>>(key, parts),
@@ -59,6 +62,32 @@ impl Algorithm {
             Self::Sha256 => run::<Hmac<sha2::Sha256>>(key, parts),
             Self::Sha512 => run::<Hmac<sha2::Sha512>>(key, parts),
         }
+    }
+}
+
+/// A MAC, kept on the stack: verifying a request allocates nothing for it.
+#[derive(Debug, Clone, Copy)]
+pub struct MacBytes {
+    bytes: [u8; MacBytes::MAX],
+    len: usize,
+}
+
+impl MacBytes {
+    /// HMAC-SHA512's 64 bytes, the longest.
+    const MAX: usize = 64;
+}
+
+impl AsRef<[u8]> for MacBytes {
+    fn as_ref(&self) -> &[u8] {
+        self
+    }
+}
+
+impl std::ops::Deref for MacBytes {
+    type Target = [u8];
+
+    fn deref(&self) -> &[u8] {
+        &self.bytes[..self.len]
     }
 }
 
@@ -95,6 +124,19 @@ impl Encoding {
             Self::Hex => hex::encode(bytes),
             Self::Base64 => BASE64.encode(bytes),
         }
+    }
+
+    /// The text of a MAC, written into `out`: what [`Self::encode`] gives, without allocating.
+    pub fn encode_mac<'a>(self, mac: &MacBytes, out: &'a mut [u8; 2 * MacBytes::MAX]) -> &'a [u8] {
+        let len = match self {
+            Self::Hex => {
+                let len = 2 * mac.len();
+                hex::encode_to_slice(&**mac, &mut out[..len]).expect("twice the MAC's length");
+                len
+            }
+            Self::Base64 => BASE64.encode_slice(&**mac, out).expect("base64 of 64 bytes fits in 128"),
+        };
+        &out[..len]
     }
 
     /// The bytes `text` encodes, if it is well-formed (hex of either case).
@@ -155,6 +197,18 @@ mod tests {
     use proptest::prelude::*;
 
     use super::*;
+
+    #[test]
+    fn encode_mac_writes_what_encode_returns() {
+        for algorithm in [Algorithm::Md5, Algorithm::Sha1, Algorithm::Sha256, Algorithm::Sha512] {
+            let mac = algorithm.mac(b"key", [b"message".as_slice()]);
+            assert_eq!(mac.len(), algorithm.output_len());
+            for encoding in [Encoding::Hex, Encoding::Base64] {
+                let mut out = [0; 128];
+                assert_eq!(encoding.encode_mac(&mac, &mut out), encoding.encode(&mac).as_bytes());
+            }
+        }
+    }
 
     proptest! {
         // Each case costs a few debug-build ECDSA operations.

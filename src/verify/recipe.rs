@@ -142,11 +142,11 @@ impl Recipe {
         match self.crypto {
             Crypto::Hmac(algorithm) => active_secrets(keys, now).find_map(|(index, secret)| {
                 // Compare encoded strings, as the providers do: upper-case hex never matches.
-                let expected = self.encoding.encode(&algorithm.mac(secret.expose(), message.pieces()));
-                let matched = presented
-                    .signatures
-                    .iter()
-                    .fold(0u8, |any, s| any | expected.as_bytes().ct_eq(s.as_bytes()).unwrap_u8());
+                let mac = algorithm.mac(secret.expose(), message.pieces());
+                let mut text = [0; 128];
+                let expected = self.encoding.encode_mac(&mac, &mut text);
+                let matched =
+                    presented.signatures.iter().fold(0u8, |any, s| any | expected.ct_eq(s.as_bytes()).unwrap_u8());
                 (matched == 1).then_some(index)
             }),
             Crypto::Ed25519 => {
@@ -224,7 +224,9 @@ impl Recipe {
         }
         let message = self.message.render(&request, &timestamp_text)?;
         let signature = match (self.crypto, key) {
-            (Crypto::Hmac(algorithm), SigningKey::Shared(secret)) => algorithm.mac(secret.expose(), message.pieces()),
+            (Crypto::Hmac(algorithm), SigningKey::Shared(secret)) => {
+                algorithm.mac(secret.expose(), message.pieces()).to_vec()
+            }
             (Crypto::Ed25519, SigningKey::Ed25519(private)) => {
                 use ed25519_dalek::Signer as _;
                 private.sign(&message.to_vec()).to_bytes().to_vec()
