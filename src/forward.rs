@@ -105,7 +105,7 @@ pub fn echo(request_headers: &HeaderMap, body: Bytes) -> Response<Full<Bytes>> {
 /// `Connection` header names.
 fn remove_hop_by_hop(headers: &mut HeaderMap) {
     // Most messages carry none of them: one pass over the names saves eight lookups.
-    if !headers.keys().any(is_hop_by_hop) {
+    if !headers.keys().any(|name| HOP_BY_HOP.contains(name)) {
         return;
     }
     let named: Vec<HeaderName> = headers
@@ -133,10 +133,6 @@ const HOP_BY_HOP: [HeaderName; 8] = [
     header::UPGRADE,
     header::EXPECT,
 ];
-
-fn is_hop_by_hop(name: &HeaderName) -> bool {
-    HOP_BY_HOP.contains(name)
-}
 
 /// Our own `X-Hookgate-*` headers are the only ones the upstream sees: a sender's are removed.
 /// With `forward_headers`, verified requests say so and signature headers may be stripped.

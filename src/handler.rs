@@ -74,7 +74,6 @@ impl EnrolmentLimiter {
 /// Where a request came from, as the listener saw it.
 #[derive(Debug, Clone)]
 pub struct Downstream {
-    pub peer: SocketAddr,
     /// `http` or `https`, for `X-Forwarded-Proto`.
     pub proto: &'static str,
     /// The peer's address as header text, made once per connection for `X-Forwarded-For`.
@@ -84,7 +83,7 @@ pub struct Downstream {
 impl Downstream {
     pub fn new(peer: SocketAddr, proto: &'static str) -> Self {
         let peer_header = HeaderValue::from_str(&peer.ip().to_string()).expect("an IP address is valid header text");
-        Self { peer, proto, peer_header }
+        Self { proto, peer_header }
     }
 }
 

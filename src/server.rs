@@ -164,7 +164,6 @@ impl Gateway {
                     let (acceptor, builder, hard_stopped) = (acceptor.clone(), builder.clone(), hard_stopped.clone());
                     let draining = public_connections.watcher();
                     tokio::spawn(async move {
-                        let _ = stream.set_nodelay(true);
                         match tokio::time::timeout(handshake_timeout, acceptor.accept(stream)).await {
                             Ok(Ok(stream)) => {
                                 // No ALPN means HTTP/1.1 (RFC 7301): TLS clients offer h2 by ALPN.
@@ -243,7 +242,11 @@ async fn accept_until(
     loop {
         tokio::select! {
             accepted = listener.accept() => match accepted {
-                Ok((stream, peer)) => serve(stream, peer),
+                Ok((stream, peer)) => {
+                    // Answers go out as soon as they are written, on every listener.
+                    let _ = stream.set_nodelay(true);
+                    serve(stream, peer)
+                }
                 Err(error) => {
                     tracing::warn!(%error, "accept failed");
                     tokio::time::sleep(Duration::from_millis(50)).await;
@@ -285,7 +288,6 @@ async fn sniff_protocol(stream: &TcpStream) -> std::io::Result<Option<Protocol>>
 }
 
 /// The connection settings of both protocols, from the configured limits.
-#[derive(Clone)]
 struct Protocols {
     http1: http1::Builder,
     http2: http2::Builder<TokioExecutor>,
@@ -344,7 +346,6 @@ fn serve_connection<S: ConnectionService<Future: Unpin> + Clone + Unpin>(
         };
         match protocol {
             Protocol::Http1 => {
-                Connection::set_nodelay(&stream);
                 idle::serve(&builder.http1, stream, service, draining, hard_stopped, first_request_timeout).await
             }
             // Boxed: an HTTP/2 connection's state is kilobytes, and would size every task.
@@ -409,21 +410,9 @@ where
 }
 
 /// A byte stream a connection can be served over: TCP, or TLS over TCP.
-pub trait Connection: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static {
-    fn set_nodelay(&self);
-}
+pub trait Connection: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static {}
 
-impl Connection for TcpStream {
-    fn set_nodelay(&self) {
-        let _ = TcpStream::set_nodelay(self, true);
-    }
-}
-
-impl Connection for tokio_rustls::server::TlsStream<TcpStream> {
-    fn set_nodelay(&self) {
-        let _ = self.get_ref().0.set_nodelay(true);
-    }
-}
+impl<T: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static> Connection for T {}
 
 async fn run_connection<I, S>(
     builder: &Protocols,
@@ -437,7 +426,6 @@ async fn run_connection<I, S>(
     I: Connection,
     S: ConnectionService,
 {
-    stream.set_nodelay();
     let io = TokioIo::new(stream);
     match protocol {
         // hyper's header timer bounds the first request head as it does every later one.
