@@ -291,32 +291,10 @@ async fn a_freshbooks_form_from_the_vectors_is_forwarded_byte_for_byte() {
     assert_eq!(received.header("x-freshbooks-hmac-sha256"), case["headers"]["X-FreshBooks-Hmac-SHA256"].as_str());
 }
 
-/// Accepts one connection, answers its one request 200 and returns the request head as it
-/// arrived on the wire (the test upstream, built on hyper, lower-cases names).
-async fn raw_upstream() -> (String, tokio::task::JoinHandle<String>) {
-    use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("binding");
-    let url = format!("http://{}", listener.local_addr().expect("address"));
-    let head = tokio::spawn(async move {
-        let (mut stream, _) = listener.accept().await.expect("accepting");
-        let mut received = Vec::new();
-        while !received.windows(4).any(|w| w == b"\r\n\r\n") {
-            let mut chunk = [0u8; 4096];
-            let n = stream.read(&mut chunk).await.expect("reading");
-            assert!(n > 0, "closed before the head ended");
-            received.extend_from_slice(&chunk[..n]);
-        }
-        stream.write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n").await.expect("answering");
-        let end = received.windows(4).position(|w| w == b"\r\n\r\n").expect("a head");
-        String::from_utf8(received[..end].to_vec()).expect("an ASCII head")
-    });
-    (url, head)
-}
-
 /// The head the upstream sees for a signed request whose header names are in mixed case.
 async fn upstream_head(extra: &str) -> String {
-    let (url, head) = raw_upstream().await;
-    let gateway = Gateway::start(&format!("{extra}{}", ROUTES.replace("{upstream}", &url))).await;
+    let upstream = common::RawUpstream::start(false).await;
+    let gateway = Gateway::start(&format!("{extra}{}", ROUTES.replace("{upstream}", &upstream.url))).await;
     let body = b"{}";
     let signature = gateway.sign("freispace", body);
     let (name, value) = &signature[0];
@@ -326,7 +304,7 @@ async fn upstream_head(extra: &str) -> String {
     );
     let reply = raw_exchange(gateway.public, &[request.as_bytes(), body].concat()).await;
     assert_eq!(reply.status, 200, "{reply:?}");
-    common::within("the upstream's copy of the head", head).await.expect("the upstream task")
+    upstream.heads().pop().expect("the upstream's copy of the head")
 }
 
 #[tokio::test]

@@ -5,7 +5,7 @@ mod common;
 
 use std::time::{Duration, Instant};
 
-use common::{Answer, Gateway, Upstream, refusing_addr, send};
+use common::{Answer, Gateway, RawUpstream, Upstream, refusing_addr, send};
 use http::StatusCode;
 
 const ROUTE: &str = r#"
@@ -92,73 +92,21 @@ async fn the_harness_reset_is_a_tcp_reset() {
     assert_eq!(read.map_err(|e| e.kind()), Err(std::io::ErrorKind::ConnectionReset));
 }
 
-/// A bare HTTP/1.1 upstream that answers every request `200 ok`, counts the connections it
-/// accepts and, with `close_after_answer`, closes each one after its first answer without
-/// saying so (as servers with a short keep-alive timeout do).
-async fn counting_upstream(close_after_answer: bool) -> (String, std::sync::Arc<std::sync::atomic::AtomicUsize>) {
-    use std::sync::atomic::Ordering;
-    use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("binding");
-    let url = format!("http://{}", listener.local_addr().expect("address"));
-    let accepted = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
-    let counter = accepted.clone();
-    tokio::spawn(async move {
-        while let Ok((mut stream, _)) = listener.accept().await {
-            counter.fetch_add(1, Ordering::SeqCst);
-            tokio::spawn(async move {
-                let mut buffer = Vec::new();
-                loop {
-                    // One request: the head, then Content-Length bytes of body.
-                    let head_end = loop {
-                        if let Some(at) = buffer.windows(4).position(|w| w == b"\r\n\r\n") {
-                            break at + 4;
-                        }
-                        let mut chunk = [0u8; 4096];
-                        match stream.read(&mut chunk).await {
-                            Ok(0) | Err(_) => return,
-                            Ok(n) => buffer.extend_from_slice(&chunk[..n]),
-                        }
-                    };
-                    let head = String::from_utf8_lossy(&buffer[..head_end]).to_ascii_lowercase();
-                    let length: usize = head
-                        .lines()
-                        .find_map(|line| line.strip_prefix("content-length:"))
-                        .map_or(0, |v| v.trim().parse().expect("a length"));
-                    while buffer.len() < head_end + length {
-                        let mut chunk = [0u8; 4096];
-                        match stream.read(&mut chunk).await {
-                            Ok(0) | Err(_) => return,
-                            Ok(n) => buffer.extend_from_slice(&chunk[..n]),
-                        }
-                    }
-                    buffer.drain(..head_end + length);
-                    if stream.write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok").await.is_err()
-                        || close_after_answer
-                    {
-                        return;
-                    }
-                }
-            });
-        }
-    });
-    (url, accepted)
-}
-
 #[tokio::test]
 async fn upstream_connections_are_kept_alive_and_reused() {
-    let (url, accepted) = counting_upstream(false).await;
-    let gateway = Gateway::start(&ROUTE.replace("{upstream}", &url)).await;
+    let upstream = RawUpstream::start(false).await;
+    let gateway = Gateway::start(&ROUTE.replace("{upstream}", &upstream.url)).await;
     for n in 0..5 {
         let reply = send(gateway.signed_post("app", "/hooks/app", format!("{{\"n\":{n}}}"))).await;
         assert_eq!((reply.status, &reply.body[..]), (StatusCode::OK, &b"ok"[..]));
     }
-    assert_eq!(accepted.load(std::sync::atomic::Ordering::SeqCst), 1, "one connection for five requests");
+    assert_eq!(upstream.connections(), 1, "one connection for five requests");
 }
 
 #[tokio::test]
 async fn an_upstream_that_closes_idle_connections_costs_no_request() {
-    let (url, accepted) = counting_upstream(true).await;
-    let gateway = Gateway::start(&ROUTE.replace("{upstream}", &url)).await;
+    let upstream = RawUpstream::start(true).await;
+    let gateway = Gateway::start(&ROUTE.replace("{upstream}", &upstream.url)).await;
     for n in 0..5 {
         let reply = send(gateway.signed_post("app", "/hooks/app", format!("{{\"n\":{n}}}"))).await;
         assert_eq!((reply.status, &reply.body[..]), (StatusCode::OK, &b"ok"[..]), "request {n}");
@@ -166,5 +114,5 @@ async fn an_upstream_that_closes_idle_connections_costs_no_request() {
         // HTTP/1.1 client (it may have been received), and answered 502.
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
-    assert_eq!(accepted.load(std::sync::atomic::Ordering::SeqCst), 5, "a new connection after each close");
+    assert_eq!(upstream.connections(), 5, "a new connection after each close");
 }

@@ -9,6 +9,7 @@ use std::collections::BTreeMap;
 use std::convert::Infallible;
 use std::net::SocketAddr;
 use std::path::Path;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
@@ -340,6 +341,84 @@ async fn answer(
         Answer::Reset => {
             reset.notify_one();
             std::future::pending().await
+        }
+    }
+}
+
+/// A bare HTTP/1.1 upstream on raw sockets, for what the hyper-based [`Upstream`] hides: each
+/// request head as it arrived on the wire (hyper lower-cases names) and how many connections
+/// were opened. It answers every request `200 ok`; with `close_after_answer` it closes each
+/// connection after its first answer without saying so, as servers with a short keep-alive
+/// timeout do.
+pub struct RawUpstream {
+    pub url: String,
+    heads: Arc<Mutex<Vec<String>>>,
+    connections: Arc<AtomicUsize>,
+}
+
+impl RawUpstream {
+    pub async fn start(close_after_answer: bool) -> Self {
+        let listener = TcpListener::bind("127.0.0.1:0").await.expect("binding");
+        let url = format!("http://{}", listener.local_addr().expect("address"));
+        let (heads, connections) = (Arc::new(Mutex::new(Vec::new())), Arc::new(AtomicUsize::new(0)));
+        let (recorded, counter) = (Arc::clone(&heads), Arc::clone(&connections));
+        tokio::spawn(async move {
+            while let Ok((stream, _)) = listener.accept().await {
+                counter.fetch_add(1, Ordering::SeqCst);
+                tokio::spawn(raw_answer_each(stream, Arc::clone(&recorded), close_after_answer));
+            }
+        });
+        Self { url, heads, connections }
+    }
+
+    /// The request heads received so far, in order, without the blank line.
+    pub fn heads(&self) -> Vec<String> {
+        self.heads.lock().unwrap_or_else(PoisonError::into_inner).clone()
+    }
+
+    pub fn connections(&self) -> usize {
+        self.connections.load(Ordering::SeqCst)
+    }
+}
+
+/// Reads requests (a head, then `Content-Length` bytes of body) and answers each `200 ok`.
+async fn raw_answer_each(mut stream: TcpStream, heads: Arc<Mutex<Vec<String>>>, close_after_answer: bool) {
+    let mut buffer = Vec::new();
+    loop {
+        let head_end = loop {
+            if let Some(at) = buffer.windows(4).position(|w| w == b"\r\n\r\n") {
+                break at;
+            }
+            if !read_some(&mut stream, &mut buffer).await {
+                return;
+            }
+        };
+        let head = String::from_utf8_lossy(&buffer[..head_end]).into_owned();
+        let length: usize = head
+            .lines()
+            .find_map(|line| line.to_ascii_lowercase().strip_prefix("content-length:").map(|v| v.trim().to_owned()))
+            .map_or(0, |v| v.parse().expect("a length"));
+        while buffer.len() < head_end + 4 + length {
+            if !read_some(&mut stream, &mut buffer).await {
+                return;
+            }
+        }
+        buffer.drain(..head_end + 4 + length);
+        heads.lock().unwrap_or_else(PoisonError::into_inner).push(head);
+        if stream.write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok").await.is_err() || close_after_answer {
+            return;
+        }
+    }
+}
+
+/// Appends what the socket has to `buffer`; `false` once it is closed.
+async fn read_some(stream: &mut TcpStream, buffer: &mut Vec<u8>) -> bool {
+    let mut chunk = [0u8; 4096];
+    match stream.read(&mut chunk).await {
+        Ok(0) | Err(_) => false,
+        Ok(n) => {
+            buffer.extend_from_slice(&chunk[..n]);
+            true
         }
     }
 }
