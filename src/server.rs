@@ -24,6 +24,7 @@ use tokio_rustls::TlsAcceptor;
 
 use crate::admin;
 
+mod heap;
 mod idle;
 use crate::config::Config;
 use crate::reload::{ListenerSettings, Reloader};
@@ -140,6 +141,7 @@ impl Gateway {
             None => None,
         };
         let handshake_timeout = self.state.limits.header_read_timeout;
+        let trimmer = tokio::spawn(heap::return_released_memory());
         let public_connections = Drain::new();
         accept_until(&self.public, shutdown, |stream, peer| {
             let state = self.state.clone();
@@ -201,6 +203,7 @@ impl Gateway {
         if let Ok(admin_connections) = admin.await {
             let _ = tokio::time::timeout(Duration::from_secs(1), admin_connections.start()).await;
         }
+        trimmer.abort();
         let _ = hard_stop.send(true);
         tracing::info!("stopped");
     }

@@ -133,6 +133,7 @@ pub async fn serve<S: ConnectionService<Future: Unpin> + Clone + Unpin>(
             transport.unread = [&read_buf[..], &transport.unread[..]].concat().into();
         }
         drop(read_buf);
+        super::heap::note_release();
         if transport.unread.is_empty() {
             // Idle with nothing held: wait for the sender's next request, as long as hyper would.
             let wait = keep_alive_timeout.saturating_sub(RELEASE_AFTER);
