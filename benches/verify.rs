@@ -20,6 +20,7 @@ use std::time::Duration;
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
 use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
+use hookgate::body::Body;
 use hookgate::config::keys::signing_key;
 use hookgate::config::{self, Route};
 use hookgate::routes::{Lookup, RouteTable};
@@ -153,11 +154,12 @@ fn own_headers(preset: &str, now: UnixTime) -> HeaderMap {
 
 /// A signed request for `route` with a body of about `size` bytes; `None` when the scheme
 /// cannot sign or verify such a body (for example an empty one where a body is required).
-fn signed(route: &Route, key: &SigningKey, preset: &str, size: usize, now: UnixTime) -> Option<(HeaderMap, Vec<u8>)> {
+fn signed(route: &Route, key: &SigningKey, preset: &str, size: usize, now: UnixTime) -> Option<(HeaderMap, Body)> {
     let body = if is_form(preset) { form_body(size) } else { json_body(size) };
     let mut headers = own_headers(preset, now);
     let url = format!("{PUBLIC_URL}/hooks/{preset}");
-    let request = SignedRequest { method: &Method::POST, url: Some(&url), headers: &headers, body: &body };
+    let request =
+        SignedRequest { method: &Method::POST, url: Some(&url), headers: &headers, body: &Body::from(&body[..]) };
     let signature = match route.scheme.sign(key, request, now, None) {
         Ok(signature) => signature,
         Err(error) => {
@@ -168,7 +170,7 @@ fn signed(route: &Route, key: &SigningKey, preset: &str, size: usize, now: UnixT
     for (name, value) in signature.headers {
         headers.insert(name, value);
     }
-    let body = signature.body.unwrap_or(body);
+    let body = Body::from(signature.body.unwrap_or(body));
     let request = SignedRequest { method: &Method::POST, url: Some(&url), headers: &headers, body: &body };
     if let Err(rejection) = route.scheme.verify(&route.keys, request, now) {
         eprintln!("verify/{preset}/{size}: not timed, a signed request is rejected: {rejection}");

@@ -196,8 +196,9 @@ pub struct TlsFiles {
     pub key_file: PathBuf,
 }
 
-/// Bounds on what senders can make the gateway hold. Memory for bodies stays under
-/// `max_concurrent_requests` × the largest `max_body_bytes`.
+/// Bounds on what senders can make the gateway hold. Memory for bodies stays under twice
+/// `max_concurrent_requests` × the largest `max_body_bytes` (bodies are kept in the buffers they
+/// were read into; see [`crate::body::Collector`]), and about once that in practice.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Limits {
     /// Requests handled at once; more are answered 503 with `Retry-After` at once.

@@ -1,5 +1,5 @@
 //! Forwarding a verified request: a pooled keep-alive client, hop-by-hop headers removed,
-//! `X-Forwarded-*` added, and the body `Bytes` sent exactly as received.
+//! `X-Forwarded-*` added, and the body sent exactly as received, in the frames it arrived in.
 
 use bytes::Bytes;
 use http::header::{self, HeaderMap, HeaderName, HeaderValue};
@@ -7,6 +7,7 @@ use http::request::Parts;
 use http::{Response, Uri, Version};
 use http_body_util::{BodyExt, Full, Limited};
 
+use crate::body::Body;
 use crate::config::{Route, Upstream};
 use crate::handler::Downstream;
 use crate::verify::{Rejection, Verified};
@@ -47,13 +48,13 @@ pub enum ForwardError {
 pub async fn forward(
     route: &Route,
     parts: Parts,
-    body: Bytes,
+    body: Body,
     admission: Admission,
     downstream: Downstream,
     trust_forwarded: bool,
 ) -> Result<Response<Full<Bytes>>, ForwardError> {
     let pool = match &route.upstream {
-        Upstream::Echo => return Ok(echo(&parts.headers, body)),
+        Upstream::Echo => return Ok(echo(&parts.headers, body.contiguous().into_owned().into())),
         Upstream::Http(pool) => pool,
     };
     let mut parts = parts;

@@ -7,12 +7,13 @@ use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use bytes::{Bytes, BytesMut};
+use bytes::Bytes;
 use http::header::{self, HeaderValue};
 use http::{Request, Response, StatusCode};
 use http_body_util::{BodyExt, Full};
 use hyper::body::Incoming;
 
+use crate::body::{Body, Collector};
 use crate::challenge;
 use arc_swap::ArcSwap;
 
@@ -235,7 +236,7 @@ async fn route_request(
     downstream: Downstream,
 ) -> Result<(Response<Full<Bytes>>, &'static str), Failure> {
     let (parts, body) = request.into_parts();
-    let reading = read_body(&parts.headers, body, route.max_body_bytes);
+    let reading = read_body(&parts.headers, body, route.max_body_bytes, state.limits.max_header_bytes);
     let body =
         tokio::time::timeout(state.limits.body_read_timeout, reading).await.map_err(|_| Failure::BodyTimeout)??;
     let answering = route.challenge == Challenge::Answer;
@@ -252,14 +253,21 @@ async fn route_request(
             if !route.enforce {
                 state.metrics.count_report_only(&route.name, "verified");
             }
-            let answer = answering
-                .then(|| challenge::verified_answer(&route.scheme.name, &route.keys, &verified, &parts.headers, &body));
+            let answer = answering.then(|| {
+                challenge::verified_answer(
+                    &route.scheme.name,
+                    &route.keys,
+                    &verified,
+                    &parts.headers,
+                    &body.contiguous(),
+                )
+            });
             if let Some(answer) = answer.flatten() {
                 return Ok((answer, "challenge"));
             }
             Admission::Verified(verified)
         }
-        Err(Rejection::Missing(_)) if route.enrolment && is_freshbooks_registration(&body) => {
+        Err(Rejection::Missing(_)) if route.enrolment && is_freshbooks_registration(&body.contiguous()) => {
             if !state.enrolment.allow(&route.name, Instant::now()) {
                 return Err(Failure::EnrolmentRateLimited);
             }
@@ -351,25 +359,31 @@ fn is_freshbooks_registration(body: &[u8]) -> bool {
 }
 
 /// Reads the whole body, refusing at once when `Content-Length` announces more than `limit`
-/// and otherwise stopping as soon as the bytes read pass it. The buffer is sized from
-/// `Content-Length`, so the body is held once, in one piece, and never copied again.
-async fn read_body(headers: &http::HeaderMap, mut body: Incoming, limit: usize) -> Result<Bytes, Failure> {
+/// and otherwise stopping as soon as the bytes read pass it. hyper's frames are kept as they
+/// are (see [`Collector`]), so the body is held once and never copied again; `read_size` is
+/// how much hyper reads at once.
+async fn read_body(
+    headers: &http::HeaderMap,
+    mut body: Incoming,
+    limit: usize,
+    read_size: usize,
+) -> Result<Body, Failure> {
     let announced =
         headers.get(header::CONTENT_LENGTH).and_then(|v| v.to_str().ok()).and_then(|v| v.parse::<u64>().ok());
     if announced.is_some_and(|length| length > limit as u64) {
         return Err(Failure::TooLarge);
     }
-    let mut buffer = BytesMut::with_capacity(announced.map_or(0, |length| length as usize));
+    let mut collector = Collector::new(read_size, announced.map(|length| length as usize));
     while let Some(frame) = body.frame().await {
         let frame = frame.map_err(|_| Failure::BadBody)?;
         if let Ok(data) = frame.into_data() {
-            if buffer.len() + data.len() > limit {
+            if collector.len() + data.len() > limit {
                 return Err(Failure::TooLarge);
             }
-            buffer.extend_from_slice(&data);
+            collector.push(data);
         }
     }
-    Ok(buffer.freeze())
+    Ok(collector.finish())
 }
 
 fn allow_header(route: &Route) -> HeaderValue {

@@ -1,13 +1,14 @@
 //! hookgate: a reverse proxy that verifies webhook signatures before forwarding.
 //!
 //! A request moves through the modules in this order: [`server`] accepts it, [`routes`] finds
-//! its route, [`handler`] reads the body under the route's limit and calls [`verify`], and
+//! its route, [`handler`] reads the [`body`] under the route's limit and calls [`verify`], and
 //! [`forward`] sends what verified to the upstream. [`config`] builds everything at startup;
 //! [`metrics`] and [`admin`] let operators watch it.
 // One audited exception: `server::heap` asks glibc to return freed pages.
 #![deny(unsafe_code)]
 
 pub mod admin;
+pub mod body;
 pub mod challenge;
 pub mod config;
 pub mod forward;

@@ -245,7 +245,12 @@ fn sign(args: Box<SignArgs>) -> anyhow::Result<()> {
         );
     }
     let method = http::Method::from_bytes(args.method.as_bytes()).context("--method")?;
-    let request = SignedRequest { method: &method, url: args.url.as_deref(), headers: &headers, body: &body };
+    let request = SignedRequest {
+        method: &method,
+        url: args.url.as_deref(),
+        headers: &headers,
+        body: &hookgate::body::Body::from(body),
+    };
     let signature = scheme
         .sign(&key, request, UnixTime::now(), args.timestamp.as_deref())
         .map_err(|rejection| anyhow::anyhow!("cannot sign this request with {}: {rejection}", scheme.name))?;

@@ -5,7 +5,6 @@
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
-use bytes::Bytes;
 use http::uri::{Authority, Scheme};
 use http::{HeaderValue, Request, Response};
 use http_body_util::Full;
@@ -16,6 +15,7 @@ use rustls_pki_types::ServerName;
 use tokio::net::TcpStream;
 use tokio_rustls::TlsConnector;
 
+use crate::body::Body;
 use crate::forward::{ForwardError, error_chain};
 
 /// A connection idle longer than this is closed rather than reused.
@@ -25,7 +25,7 @@ const MAX_IDLE: usize = 1024;
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// A connection that can carry one request at a time.
-pub type Sender = SendRequest<Full<Bytes>>;
+pub type Sender = SendRequest<Full<Body>>;
 
 /// Keep-alive connections to one `http://` or `https://` authority.
 pub struct UpstreamPool {
@@ -82,7 +82,7 @@ impl UpstreamPool {
 
     /// Sends `request` (origin-form URI, `Host` set) on an idle connection, or a new one.
     /// Returns the answer's head and the connection, to [`Self::put_back`] once the body is read.
-    pub async fn send(&self, mut request: Request<Full<Bytes>>) -> Result<(Response<Incoming>, Sender), ForwardError> {
+    pub async fn send(&self, mut request: Request<Full<Body>>) -> Result<(Response<Incoming>, Sender), ForwardError> {
         while let Some(mut sender) = self.take_idle() {
             if sender.ready().await.is_err() {
                 continue;
@@ -155,7 +155,7 @@ impl UpstreamPool {
 }
 
 /// Runs a connection until it closes; its errors reach the request that was using it.
-async fn drive<T>(connection: http1::Connection<T, Full<Bytes>>)
+async fn drive<T>(connection: http1::Connection<T, Full<Body>>)
 where
     T: hyper::rt::Read + hyper::rt::Write + Unpin + Send + 'static,
 {

@@ -23,6 +23,7 @@ use http::header::{HeaderName, HeaderValue};
 use http::{HeaderMap, Method, StatusCode};
 
 pub use self::recipe::Recipe;
+use crate::body::Body;
 use crate::config::secret::Secret;
 
 /// A point in time as nanoseconds since the Unix epoch (signed, so skew arithmetic cannot wrap).
@@ -94,7 +95,7 @@ pub struct SignedRequest<'a> {
     pub method: &'a Method,
     pub url: Option<&'a str>,
     pub headers: &'a HeaderMap,
-    pub body: &'a [u8],
+    pub body: &'a Body,
 }
 
 /// A request that passed verification.

@@ -731,13 +731,14 @@ fn check_gateway(bundle: &Bundle, workload: &Value, pod: &Value, container: &Val
         ));
     }
 
-    // Memory: the bodies hookgate may hold at once.
+    // Memory: the bodies hookgate may hold at once, in the worst case twice their size (they stay
+    // in the buffers they were read into: `hookgate::body::Collector`).
     let largest_body = config.routes.iter().map(|r| r.max_body_bytes).max().unwrap_or(0) as u64;
-    let bodies = config.limits.max_concurrent_requests as u64 * largest_body;
+    let bodies = 2 * config.limits.max_concurrent_requests as u64 * largest_body;
     match container["resources"]["limits"]["memory"].as_str().map(bytes) {
         Some(limit) if limit >= bodies + MEMORY_HEADROOM => {}
         limit => problems.push(format!(
-            "memory limit {limit:?} bytes is below max_concurrent_requests x max_body_bytes ({bodies}) + {MEMORY_HEADROOM}"
+            "memory limit {limit:?} bytes is below 2 x max_concurrent_requests x max_body_bytes ({bodies}) + {MEMORY_HEADROOM}"
         )),
     }
 

@@ -9,6 +9,7 @@ use common::{Answer, Gateway, Upstream, post, pseudo_random_bytes, raw_exchange,
 use http::header::{HeaderName, HeaderValue};
 use http::{Method, Request, StatusCode};
 use http_body_util::Full;
+use tokio::io::AsyncWriteExt;
 
 const ROUTES: &str = r#"
 routes:
@@ -54,6 +55,62 @@ async fn every_byte_value_arrives_unchanged() {
 #[tokio::test]
 async fn a_200_kib_random_body_arrives_unchanged() {
     forward_body(pseudo_random_bytes(200 * 1024, 0x5eed)).await;
+}
+
+/// A body that reaches the gateway in many pieces of every size, tiny chunks and large ones,
+/// in one write and across pauses, is verified and forwarded as one body, byte for byte.
+#[tokio::test]
+async fn a_body_read_in_pieces_of_every_size_arrives_unchanged() {
+    let (upstream, gateway) = setup("").await;
+    let body = pseudo_random_bytes(300 * 1024, 0xc0ffee);
+    let signature = gateway.sign("freispace", &body);
+    let (name, value) = (&signature[0].0, signature[0].1.to_str().expect("ASCII"));
+    let sizes = [1, 7, 100, 40_000, 1, 3, 70_000, 20_000, 2, 65_536, 1];
+
+    // Chunked: hyper hands each chunk over as a frame of its own.
+    let mut request =
+        format!("POST /hooks/freispace HTTP/1.1\r\nHost: h\r\n{name}: {value}\r\nTransfer-Encoding: chunked\r\n\r\n")
+            .into_bytes();
+    let mut rest = &body[..];
+    for size in sizes.iter().cycle() {
+        if rest.is_empty() {
+            break;
+        }
+        let (piece, after) = rest.split_at((*size).min(rest.len()));
+        request.extend(format!("{:x}\r\n", piece.len()).as_bytes());
+        request.extend(piece);
+        request.extend(b"\r\n");
+        rest = after;
+    }
+    request.extend(b"0\r\n\r\n");
+    let reply = raw_exchange(gateway.public, &request).await;
+    assert_eq!(reply.status, 200, "{reply:?}");
+
+    // Content-Length, written in pieces with pauses: each read is a frame.
+    let mut stream = tokio::net::TcpStream::connect(gateway.public).await.expect("connecting");
+    let head = format!(
+        "POST /hooks/freispace HTTP/1.1\r\nHost: h\r\n{name}: {value}\r\nContent-Length: {}\r\n\r\n",
+        body.len()
+    );
+    stream.write_all(head.as_bytes()).await.expect("writing the head");
+    let mut rest = &body[..];
+    for size in sizes.iter().cycle() {
+        if rest.is_empty() {
+            break;
+        }
+        let (piece, after) = rest.split_at((*size).min(rest.len()));
+        stream.write_all(piece).await.expect("writing the body");
+        tokio::time::sleep(std::time::Duration::from_millis(2)).await;
+        rest = after;
+    }
+    assert_eq!(common::read_raw_reply(&mut stream).await.status, 200);
+
+    let received = upstream.received();
+    assert_eq!(received.len(), 2);
+    for received in received {
+        assert!(received.body == body, "the upstream got different bytes");
+        assert_eq!(received.header("content-length"), Some(body.len().to_string().as_str()));
+    }
 }
 
 #[tokio::test]

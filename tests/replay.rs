@@ -40,7 +40,7 @@ fn delivery_with(
     let id_header = (HeaderName::from_static("webhook-id"), HeaderValue::from_str(id).expect("an id"));
     let mut headers = HeaderMap::new();
     headers.insert(id_header.0.clone(), id_header.1.clone());
-    let request = SignedRequest { method: &Method::POST, url: None, headers: &headers, body: body.as_bytes() };
+    let request = SignedRequest { method: &Method::POST, url: None, headers: &headers, body: &body[..].into() };
     let signature = route.scheme.sign(key, request, at, None).expect("signs");
     with_headers(with_headers(post(url, body.to_owned()), [id_header]), signature.headers)
 }

@@ -9,6 +9,7 @@ use std::path::Path;
 use std::sync::LazyLock;
 use std::time::Duration;
 
+use hookgate::body::Body;
 use hookgate::challenge;
 use hookgate::config::keys::{key_material, signing_key};
 use hookgate::config::{self, ConfigError, PathMatch};
@@ -168,7 +169,7 @@ pub fn template(data: &[u8]) {
     for names in template.headers() {
         headers.insert(names[0].clone(), HeaderValue::from_static("msg_fuzz"));
     }
-    let request = SignedRequest { method: &Method::POST, url, headers: &headers, body };
+    let request = SignedRequest { method: &Method::POST, url, headers: &headers, body: &Body::from(body) };
     assert_eq!(template.check_headers(&request), Ok(()));
     match template.render(&request, "1718000000") {
         Ok(message) => assert_eq!(message.to_vec(), message.pieces().collect::<Vec<_>>().concat()),
@@ -274,7 +275,7 @@ pub struct Request {
     pub now: UnixTime,
     pub secrets: Vec<String>,
     pub headers: HeaderMap,
-    pub body: Vec<u8>,
+    pub body: Body,
 }
 
 impl Request {
@@ -303,7 +304,7 @@ impl Request {
                 headers.append(name, value);
             }
         }
-        Self { method, url, now, secrets, headers, body: body.to_vec() }
+        Self { method, url, now, secrets, headers, body: body.into() }
     }
 
     fn signed(&self) -> SignedRequest<'_> {
@@ -394,7 +395,13 @@ pub fn verify(data: &[u8]) {
             Ok(verified) => {
                 let key = keys.get(verified.key_index).expect("the matching key is one of the route's");
                 assert!(key.is_active(request.now), "{}: matched an expired key", scheme.name);
-                let _ = challenge::verified_answer(&scheme.name, &keys, &verified, &request.headers, &request.body);
+                let _ = challenge::verified_answer(
+                    &scheme.name,
+                    &keys,
+                    &verified,
+                    &request.headers,
+                    &request.body.contiguous(),
+                );
             }
             Err(rejection) => {
                 let status = scheme.status(&rejection);
@@ -431,7 +438,7 @@ fn sign_then_verify(scheme: &Scheme, request: &Request) {
     for (name, value) in signature.headers {
         headers.insert(name, value);
     }
-    let body = signature.body.unwrap_or_else(|| request.body.clone());
+    let body = signature.body.map_or_else(|| request.body.clone(), Body::from);
     let signed = SignedRequest { method: &request.method, url: request.url.as_deref(), headers: &headers, body: &body };
     let keys = [Key { material: verifying.clone(), not_after: None }];
     match (scheme.verify(&keys, signed, request.now), &scheme.rule) {

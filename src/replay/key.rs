@@ -20,6 +20,7 @@ use http::HeaderMap;
 use http::header::HeaderName;
 use sha2::{Digest, Sha256};
 
+use crate::body::Body;
 use crate::verify::form_json::form_to_python_json;
 use crate::verify::message::Part;
 use crate::verify::{Recipe, Rule, Scheme, SignedRequest, UnixTime, Verified, first_header, header_text};
@@ -67,7 +68,7 @@ pub fn derive(route: &str, scheme: &Scheme, verified: &Verified, request: Signed
         }
         Rule::Credentials(_) => {
             hash.update(b"body");
-            field(&mut hash, request.body);
+            body_field(&mut hash, request.body);
         }
     }
     Key(hash.finalize().into())
@@ -95,13 +96,15 @@ fn signed_parts(hash: &mut Sha256, recipe: &Recipe, verified: &Verified, request
     for part in recipe.message.parts() {
         match part {
             Part::Literal(_) => {}
-            Part::Body => field(hash, request.body),
+            Part::Body => body_field(hash, request.body),
             Part::Timestamp => {
                 let at = verified.timestamp.map_or(0, UnixTime::as_nanos);
                 field(hash, &at.to_be_bytes());
             }
             // It verified, so the form parses; the text is exactly what was signed.
-            Part::FormJson => field(hash, form_to_python_json(request.body).unwrap_or_default().as_bytes()),
+            Part::FormJson => {
+                field(hash, form_to_python_json(&request.body.contiguous()).unwrap_or_default().as_bytes())
+            }
             Part::Header(names) => {
                 field(hash, first_header(request.headers, names).map_or("", |(_, text)| text).as_bytes())
             }
@@ -115,6 +118,12 @@ fn signed_parts(hash: &mut Sha256, recipe: &Recipe, verified: &Verified, request
 fn field(hash: &mut Sha256, bytes: &[u8]) {
     hash.update((bytes.len() as u64).to_be_bytes());
     hash.update(bytes);
+}
+
+/// [`field`] for the body, hashed piece by piece.
+fn body_field(hash: &mut Sha256, body: &Body) {
+    hash.update((body.len() as u64).to_be_bytes());
+    body.pieces().for_each(|piece| hash.update(piece));
 }
 
 #[cfg(test)]
@@ -137,7 +146,7 @@ mod tests {
     }
 
     fn key(route: &str, scheme: &Scheme, verified: &Verified, headers: &HeaderMap, body: &[u8]) -> Key {
-        let request = SignedRequest { method: &Method::POST, url: None, headers, body };
+        let request = SignedRequest { method: &Method::POST, url: None, headers, body: &Body::from(body) };
         derive(route, scheme, verified, request)
     }
 

@@ -120,7 +120,7 @@ mod tests {
     }
 
     fn verify(scheme: &Credentials, keys: &[Key], headers: &HeaderMap) -> Result<Verified, Rejection> {
-        let request = SignedRequest { method: &Method::POST, url: None, headers, body: b"{}" };
+        let request = SignedRequest { method: &Method::POST, url: None, headers, body: &b"{}".into() };
         scheme.verify(keys, request, UnixTime::from_secs(NOW))
     }
 

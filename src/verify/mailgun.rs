@@ -79,15 +79,16 @@ impl Mailgun {
         parse_timestamp(&timestamp).ok_or_else(|| Rejection::Malformed("timestamp (Unix seconds)".into()))?;
         let mut seed = Sha256::new();
         seed.update(timestamp.as_bytes());
-        seed.update(request.body);
+        request.body.pieces().for_each(|piece| seed.update(piece));
         let mut token = hex::encode(seed.finalize());
         token.truncate(TOKEN_LEN);
         let signature = mac_hex(secret.expose(), &timestamp, &token);
         let values = [timestamp, token, signature];
 
+        let received = request.body.contiguous();
         let body = if is_form(request.headers)? {
             let text =
-                std::str::from_utf8(request.body).map_err(|_| Rejection::MalformedBody("form body is not UTF-8"))?;
+                std::str::from_utf8(&received).map_err(|_| Rejection::MalformedBody("form body is not UTF-8"))?;
             // Keep every other segment byte for byte; drop old signature fields so none is sent twice.
             let mut segments: Vec<String> = text
                 .split('&')
@@ -100,7 +101,7 @@ impl Mailgun {
             segments.join("&").into_bytes()
         } else {
             let mut body: Value =
-                serde_json::from_slice(request.body).map_err(|_| Rejection::MalformedBody("body is not JSON"))?;
+                serde_json::from_slice(&received).map_err(|_| Rejection::MalformedBody("body is not JSON"))?;
             let object = body.as_object_mut().ok_or(Rejection::MalformedBody("JSON body is not an object"))?;
             let fields = FIELDS.iter().zip(values).map(|(name, value)| ((*name).to_owned(), Value::String(value)));
             object.insert("signature".to_owned(), Value::Object(fields.collect()));
@@ -135,8 +136,9 @@ impl Field {
 /// Where the fields are (for messages) and the texts of timestamp, token and signature.
 /// Presence is checked for all three before the form of any, so field order cannot change the outcome.
 fn signed_fields(request: &SignedRequest<'_>) -> Result<(&'static str, [String; 3]), Rejection> {
+    let received = request.body.contiguous();
     let (place, fields) = if is_form(request.headers)? {
-        let text = std::str::from_utf8(request.body).map_err(|_| Rejection::MalformedBody("form body is not UTF-8"))?;
+        let text = std::str::from_utf8(&received).map_err(|_| Rejection::MalformedBody("form body is not UTF-8"))?;
         let form = parse_form(text);
         let fields = FIELDS.map(|name| {
             let mut values = form.iter().filter(|(field, _)| field == name);
@@ -149,7 +151,7 @@ fn signed_fields(request: &SignedRequest<'_>) -> Result<(&'static str, [String; 
         ("form field ", fields)
     } else {
         let body: Value =
-            serde_json::from_slice(request.body).map_err(|_| Rejection::MalformedBody("body is not JSON"))?;
+            serde_json::from_slice(&received).map_err(|_| Rejection::MalformedBody("body is not JSON"))?;
         let signature = body.get("signature").ok_or_else(|| Rejection::Missing("body field signature".into()))?;
         let object: &Map<String, Value> =
             signature.as_object().ok_or_else(|| Rejection::Malformed("body field signature".into()))?;
@@ -194,6 +196,7 @@ mod tests {
     use http::header::HeaderValue;
 
     use super::*;
+    use crate::body::Body;
     use crate::config::secret::Secret;
     use crate::verify::tests::{category, vector_cases};
 
@@ -214,13 +217,13 @@ mod tests {
         body: &[u8],
         now: i64,
     ) -> Result<Verified, Rejection> {
-        let request = SignedRequest { method: &Method::POST, url: None, headers, body };
+        let request = SignedRequest { method: &Method::POST, url: None, headers, body: &Body::from(body) };
         mailgun.verify(keys, request, UnixTime::from_secs(now))
     }
 
     fn sign_body(headers: &HeaderMap, body: &[u8], timestamp: Option<&str>) -> Vec<u8> {
         let key = SigningKey::Shared(Secret::new(KEY));
-        let request = SignedRequest { method: &Method::POST, url: None, headers, body };
+        let request = SignedRequest { method: &Method::POST, url: None, headers, body: &Body::from(body) };
         let signature = Mailgun { tolerance: None }.sign(&key, request, UnixTime::from_secs(NOW), timestamp).unwrap();
         assert!(signature.headers.is_empty());
         signature.body.unwrap()
@@ -244,7 +247,8 @@ mod tests {
     fn vector_verdict_carries_timestamp_and_token() {
         let case = vector_cases("mailgun").into_iter().find(|case| case.name == "rotated_keys_ok").unwrap();
         let keys: Vec<Key> = case.keys.iter().map(|k| Key::shared(k.as_str())).collect();
-        let verified = verify_body(&Mailgun { tolerance: FIVE_MINUTES }, &keys, &case.headers, &case.body, NOW);
+        let verified =
+            verify_body(&Mailgun { tolerance: FIVE_MINUTES }, &keys, &case.headers, &case.body.contiguous(), NOW);
         let token = "8a09449ad9232462a81ddcfb517933d800ce7e46c885afa75d".to_owned();
         assert_eq!(
             verified,
@@ -347,7 +351,12 @@ mod tests {
         let mailgun = Mailgun { tolerance: None };
         let (json, now) = (headers("application/json"), UnixTime::from_secs(NOW));
         let sign = |body: &[u8], ts| {
-            mailgun.sign(&key, SignedRequest { method: &Method::POST, url: None, headers: &json, body }, now, ts)
+            mailgun.sign(
+                &key,
+                SignedRequest { method: &Method::POST, url: None, headers: &json, body: &Body::from(body) },
+                now,
+                ts,
+            )
         };
         assert!(matches!(sign(b"{}", Some("1.5")), Err(Rejection::Malformed(_))));
         assert!(matches!(sign(b"[1]", None), Err(Rejection::MalformedBody(_))));

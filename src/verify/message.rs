@@ -105,22 +105,23 @@ impl Template {
     /// The message for `request`, as pieces in order.
     pub fn render<'a>(&'a self, request: &SignedRequest<'a>, timestamp: &'a str) -> Result<Message<'a>, Rejection> {
         let url = || request.url.ok_or_else(|| Rejection::Missing("public URL (set public_url on the route)".into()));
-        let pieces = self
-            .0
-            .iter()
-            .map(|part| {
-                Ok(match part {
-                    Part::Literal(text) => Cow::Borrowed(text.as_bytes()),
-                    Part::Body => Cow::Borrowed(request.body),
-                    Part::Timestamp => Cow::Borrowed(timestamp.as_bytes()),
-                    Part::FormJson => Cow::Owned(form_json(request.body)?.into_bytes()),
-                    Part::Header(names) => Cow::Borrowed(first_header(request.headers, names)?.1.as_bytes()),
-                    Part::Method => Cow::Borrowed(request.method.as_str().as_bytes()),
-                    Part::Url => Cow::Borrowed(url()?.as_bytes()),
-                    Part::HubspotUrl => Cow::Owned(hubspot_url(url()?).into_bytes()),
-                })
-            })
-            .collect::<Result<_, Rejection>>()?;
+        let mut pieces = Vec::with_capacity(self.0.len() + 1);
+        for part in &self.0 {
+            pieces.push(match part {
+                Part::Literal(text) => Cow::Borrowed(text.as_bytes()),
+                // The body as it arrived, in as many pieces: it is never joined to be signed.
+                Part::Body => {
+                    pieces.extend(request.body.pieces().map(Cow::Borrowed));
+                    continue;
+                }
+                Part::Timestamp => Cow::Borrowed(timestamp.as_bytes()),
+                Part::FormJson => Cow::Owned(form_json(&request.body.contiguous())?.into_bytes()),
+                Part::Header(names) => Cow::Borrowed(first_header(request.headers, names)?.1.as_bytes()),
+                Part::Method => Cow::Borrowed(request.method.as_str().as_bytes()),
+                Part::Url => Cow::Borrowed(url()?.as_bytes()),
+                Part::HubspotUrl => Cow::Owned(hubspot_url(url()?).into_bytes()),
+            });
+        }
         Ok(Message(pieces))
     }
 }

@@ -118,7 +118,7 @@ impl Recipe {
         // Freshness last: only a correctly signed request learns that its clock is off.
         let signed_at = match &self.timestamp {
             Some(TimestampRule { source: TimestampSource::BodyField(field), format, .. }) => {
-                Some(body_timestamp(request.body, field, *format)?)
+                Some(body_timestamp(&request.body.contiguous(), field, *format)?)
             }
             _ => signed_at,
         };
@@ -220,7 +220,7 @@ impl Recipe {
         let request = SignedRequest { headers: &headers, ..request };
         if let Some(TimestampRule { source: TimestampSource::BodyField(field), format, .. }) = &self.timestamp {
             // The timestamp travels inside the signed body: a body without it could never verify.
-            body_timestamp(request.body, field, *format)?;
+            body_timestamp(&request.body.contiguous(), field, *format)?;
         }
         let message = self.message.render(&request, &timestamp_text)?;
         let signature = match (self.crypto, key) {

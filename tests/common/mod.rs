@@ -26,6 +26,7 @@ use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{Notify, oneshot, watch};
 use tokio::task::{JoinHandle, JoinSet};
 
+use hookgate::body::Body;
 use hookgate::config::keys::signing_key;
 use hookgate::config::{self, Config, Route};
 use hookgate::verify::{KeyMaterial, SignedRequest, SigningKey, UnixTime};
@@ -141,13 +142,14 @@ pub fn sign_request(
     body: &[u8],
     now: UnixTime,
 ) -> (Vec<(HeaderName, HeaderValue)>, Vec<u8>) {
-    let request = SignedRequest { method: &Method::POST, url, headers, body };
+    let request = SignedRequest { method: &Method::POST, url, headers, body: &Body::from(body) };
     let signature = route.scheme.sign(key, request, now, None).unwrap_or_else(|e| panic!("{}: {e}", route.name));
     (signature.headers, signature.body.unwrap_or_else(|| body.to_vec()))
 }
 
 fn sign_with_key(route: &Route, key: &SigningKey, body: &[u8], now: UnixTime) -> Vec<(HeaderName, HeaderValue)> {
-    let request = SignedRequest { method: &Method::POST, url: None, headers: &HeaderMap::new(), body };
+    let request =
+        SignedRequest { method: &Method::POST, url: None, headers: &HeaderMap::new(), body: &Body::from(body) };
     let signature = route.scheme.sign(key, request, now, None).expect("the body can be signed");
     assert!(signature.body.is_none(), "the tests use schemes that sign headers only");
     signature.headers
