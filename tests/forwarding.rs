@@ -65,22 +65,24 @@ async fn a_body_read_in_pieces_of_every_size_arrives_unchanged() {
     let body = pseudo_random_bytes(300 * 1024, 0xc0ffee);
     let signature = gateway.sign("freispace", &body);
     let (name, value) = (&signature[0].0, signature[0].1.to_str().expect("ASCII"));
-    let sizes = [1, 7, 100, 40_000, 1, 3, 70_000, 20_000, 2, 65_536, 1];
+    // Pieces of 1 B to 70 KB, repeated until the body is cut up.
+    let mut sizes = [1, 7, 100, 40_000, 1, 3, 70_000, 20_000, 2, 65_536, 1].into_iter().cycle();
+    let mut pieces = Vec::new();
+    let mut rest = &body[..];
+    while let Some(size) = sizes.next().filter(|_| !rest.is_empty()) {
+        let (piece, after) = rest.split_at(size.min(rest.len()));
+        pieces.push(piece);
+        rest = after;
+    }
 
     // Chunked: hyper hands each chunk over as a frame of its own.
     let mut request =
         format!("POST /hooks/freispace HTTP/1.1\r\nHost: h\r\n{name}: {value}\r\nTransfer-Encoding: chunked\r\n\r\n")
             .into_bytes();
-    let mut rest = &body[..];
-    for size in sizes.iter().cycle() {
-        if rest.is_empty() {
-            break;
-        }
-        let (piece, after) = rest.split_at((*size).min(rest.len()));
+    for piece in &pieces {
         request.extend(format!("{:x}\r\n", piece.len()).as_bytes());
-        request.extend(piece);
+        request.extend(*piece);
         request.extend(b"\r\n");
-        rest = after;
     }
     request.extend(b"0\r\n\r\n");
     let reply = raw_exchange(gateway.public, &request).await;
@@ -93,15 +95,9 @@ async fn a_body_read_in_pieces_of_every_size_arrives_unchanged() {
         body.len()
     );
     stream.write_all(head.as_bytes()).await.expect("writing the head");
-    let mut rest = &body[..];
-    for size in sizes.iter().cycle() {
-        if rest.is_empty() {
-            break;
-        }
-        let (piece, after) = rest.split_at((*size).min(rest.len()));
+    for piece in &pieces {
         stream.write_all(piece).await.expect("writing the body");
         tokio::time::sleep(std::time::Duration::from_millis(2)).await;
-        rest = after;
     }
     assert_eq!(common::read_raw_reply(&mut stream).await.status, 200);
 
