@@ -236,6 +236,7 @@ async fn route_request(
     downstream: Downstream,
 ) -> Result<(Response<Full<Bytes>>, &'static str), Failure> {
     let (parts, body) = request.into_parts();
+    // hyper reads at most `max_header_bytes` at once: the server sets it as hyper's `max_buf_size`.
     let reading = read_body(&parts.headers, body, route.max_body_bytes, state.limits.max_header_bytes);
     let body =
         tokio::time::timeout(state.limits.body_read_timeout, reading).await.map_err(|_| Failure::BodyTimeout)??;
