@@ -47,6 +47,14 @@ impl Body {
         }
     }
 
+    /// The whole body as one `Bytes`: the received frame itself when it arrived in one piece.
+    pub fn into_bytes(self) -> Bytes {
+        match self.unsent() {
+            [only] => only.clone(),
+            _ => self.contiguous().into_owned().into(),
+        }
+    }
+
     fn push(&mut self, frame: Bytes) {
         if !frame.is_empty() {
             self.len += frame.len();
@@ -243,6 +251,8 @@ mod tests {
         assert_eq!(pieces.len(), 2);
         assert!(pieces.iter().all(|piece| piece.as_ptr() == frame.as_ptr()), "the received frame itself");
         assert!(matches!(body.contiguous(), Cow::Owned(_)));
-        assert!(matches!(Body::from(frame).contiguous(), Cow::Borrowed(_)));
+        assert!(matches!(Body::from(frame.clone()).contiguous(), Cow::Borrowed(_)));
+        assert_eq!(Body::from(frame.clone()).into_bytes().as_ptr(), frame.as_ptr(), "one frame is not copied");
+        assert_eq!(body.into_bytes(), [&frame[..], &frame[..]].concat());
     }
 }

@@ -54,7 +54,7 @@ pub async fn forward(
     trust_forwarded: bool,
 ) -> Result<Response<Full<Bytes>>, ForwardError> {
     let pool = match &route.upstream {
-        Upstream::Echo => return Ok(echo(&parts.headers, body.contiguous().into_owned().into())),
+        Upstream::Echo => return Ok(echo(&parts.headers, body.into_bytes())),
         Upstream::Http(pool) => pool,
     };
     let mut parts = parts;

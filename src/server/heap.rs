@@ -3,7 +3,7 @@
 //! glibc keeps what a program frees resident and returns only the top of its heap, so after a
 //! burst of senders who then stay connected and idle, the released buffers of every connection
 //! would keep the process at the burst's high-water mark. `malloc_trim` hands the free pages back
-//! (1,000 idle connections after a burst: 7.6 → 5.1 KiB each, see BENCHMARKS.md).
+//! (1,000 idle connections after a burst: about 7.5 → 5.5 KiB each, see BENCHMARKS.md).
 
 use std::time::Duration;
 
