@@ -24,7 +24,7 @@ use tokio_rustls::TlsAcceptor;
 
 use crate::admin;
 
-mod heap;
+pub(crate) mod heap;
 mod idle;
 use crate::config::Config;
 use crate::reload::{ListenerSettings, Reloader};
