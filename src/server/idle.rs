@@ -94,10 +94,12 @@ pub async fn serve<S: ConnectionService<Future: Unpin> + Clone + Unpin>(
         })
     };
     let mut transport = Transport { socket, unread: Bytes::new(), activity: activity.clone() };
+    // Boxed, like the connection below: every connection's task is as large as its largest
+    // state, so what waits there is kept small. One timer serves both waits.
+    let mut timer = Box::pin(tokio::time::sleep_until(activity.release_at().into()));
     loop {
-        // Boxed, so a released connection's task is small.
         let mut connection = Box::pin(builder.serve_connection(TokioIo::new(transport), counted.clone()));
-        let mut idle_check = Box::pin(tokio::time::sleep_until(activity.release_at().into()));
+        timer.as_mut().reset(activity.release_at().into());
         let mut drain_started = false;
         let released = loop {
             tokio::select! {
@@ -109,39 +111,40 @@ pub async fn serve<S: ConnectionService<Future: Unpin> + Clone + Unpin>(
                     drain_started = true;
                     connection.as_mut().graceful_shutdown();
                 }
-                () = &mut idle_check => {
+                () = &mut timer => {
                     let release_at = activity.release_at();
                     if release_at <= Instant::now() && !drain_started && activity.releasable() {
                         break true;
                     }
-                    idle_check.as_mut().reset(release_at.max(Instant::now() + RELEASE_AFTER).into());
+                    timer.as_mut().reset(release_at.max(Instant::now() + RELEASE_AFTER).into());
                 }
                 _ = hard_stopped.wait_for(|stop| *stop) => return,
             }
         };
-        let parts = Pin::into_inner(connection).into_parts();
-        let (io, read_buf) = (parts.io, parts.read_buf);
-        transport = io.into_inner();
+        transport = {
+            let parts = Pin::into_inner(connection).into_parts();
+            let mut transport = parts.io.into_inner();
+            // Bytes hyper read and did not use come first, then any it never read.
+            // (An empty `read_buf` still holds hyper's whole buffer: it is dropped here.)
+            if released && !parts.read_buf.is_empty() {
+                transport.unread = [&parts.read_buf[..], &transport.unread[..]].concat().into();
+            }
+            transport
+        };
         if !released {
             // hyper finished the connection (close, HTTP/1.0, drain): say goodbye properly.
             let _ = transport.socket.shutdown().await;
             return;
         }
-        // Bytes hyper read and did not use come first, then any it never read.
-        // (An empty `read_buf` still holds hyper's whole buffer: it is dropped here.)
-        if !read_buf.is_empty() {
-            transport.unread = [&read_buf[..], &transport.unread[..]].concat().into();
-        }
-        drop(read_buf);
         super::heap::note_release();
         if transport.unread.is_empty() {
             // Idle with nothing held: wait for the sender's next request, as long as hyper would.
-            let wait = keep_alive_timeout.saturating_sub(RELEASE_AFTER);
+            timer.as_mut().reset((Instant::now() + keep_alive_timeout.saturating_sub(RELEASE_AFTER)).into());
             tokio::select! {
-                ready = tokio::time::timeout(wait, transport.socket.readable()) => match ready {
-                    Ok(Ok(())) => {}
-                    Ok(Err(_)) | Err(_) => return,
+                ready = std::future::poll_fn(|cx| transport.socket.poll_read_ready(cx)) => if ready.is_err() {
+                    return;
                 },
+                () = &mut timer => return,
                 _ = draining.wait_for(|drain| *drain) => return,
                 _ = hard_stopped.wait_for(|stop| *stop) => return,
             }
