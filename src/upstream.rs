@@ -2,7 +2,7 @@
 //! with an `http(s)://` upstream owns a pool; a request takes a connection out and the
 //! forwarder puts it back once the answer has been read in full.
 //!
-//! A connection that waits in the pool for [`COOL_AFTER`] gives hyper's buffers and task back
+//! A connection that waits in the pool for 250 ms gives hyper's buffers and task back
 //! (about 30 KiB) and keeps only its socket and TLS session; the next request on it starts a new
 //! HTTP/1 exchange on the same socket, with no new TCP or TLS handshake.
 
