@@ -7,6 +7,7 @@ mod common;
 use std::net::SocketAddr;
 use std::path::Path;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
@@ -174,8 +175,8 @@ async fn send_plain(addr: SocketAddr) -> Option<String> {
 }
 
 /// An HTTPS upstream that answers 200 with the body it got, optionally requiring a client
-/// certificate issued by `clients`.
-async fn tls_upstream(authority: &Authority, clients: Option<&Authority>) -> SocketAddr {
+/// certificate issued by `clients`; counts the TLS handshakes it completed.
+async fn tls_upstream(authority: &Authority, clients: Option<&Authority>) -> (SocketAddr, Arc<AtomicUsize>) {
     let (cert, key) = authority.leaf("upstream");
     let certs: Vec<_> = CertificateDer::pem_slice_iter(cert.as_bytes()).map(|c| c.expect("pem")).collect();
     let key = PrivateKeyDer::from_pem_slice(key.as_bytes()).expect("key");
@@ -194,12 +195,15 @@ async fn tls_upstream(authority: &Authority, clients: Option<&Authority>) -> Soc
     let acceptor = tokio_rustls::TlsAcceptor::from(Arc::new(config));
     let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
     let addr = listener.local_addr().expect("addr");
+    let handshakes = Arc::new(AtomicUsize::new(0));
+    let counter = handshakes.clone();
     tokio::spawn(async move {
         loop {
             let Ok((stream, _)) = listener.accept().await else { return };
-            let acceptor = acceptor.clone();
+            let (acceptor, counter) = (acceptor.clone(), counter.clone());
             tokio::spawn(async move {
                 let Ok(stream) = acceptor.accept(stream).await else { return };
+                counter.fetch_add(1, Ordering::SeqCst);
                 let service = hyper::service::service_fn(|request: Request<hyper::body::Incoming>| async move {
                     let body = request.into_body().collect().await?.to_bytes();
                     Ok::<_, hyper::Error>(http::Response::new(Full::new(body)))
@@ -209,7 +213,7 @@ async fn tls_upstream(authority: &Authority, clients: Option<&Authority>) -> Soc
             });
         }
     });
-    addr
+    (addr, handshakes)
 }
 
 #[tokio::test]
@@ -221,8 +225,8 @@ async fn https_upstreams_use_the_configured_ca_and_client_certificate() {
     let (client_cert, client_key) = clients.leaf("hookgate");
     let (client_cert, client_key) =
         (write(dir.path(), "client.crt", &client_cert), write(dir.path(), "client.key", &client_key));
-    let plain = tls_upstream(&servers, None).await;
-    let mutual = tls_upstream(&servers, Some(&clients)).await;
+    let (plain, _) = tls_upstream(&servers, None).await;
+    let (mutual, _) = tls_upstream(&servers, Some(&clients)).await;
     let yaml = format!(
         r#"upstream_timeout: 5s
 routes:
@@ -241,6 +245,28 @@ routes:
     let reply = send(signed(&gateway.url("/mtls"), b"mutual")).await;
     assert_eq!((reply.status, &reply.body[..]), (StatusCode::OK, &b"mutual"[..]));
     send(signed(&gateway.url("/no-client-cert"), b"x")).await.assert_error(StatusCode::BAD_GATEWAY, "upstream_error");
+}
+
+#[tokio::test]
+async fn an_https_upstream_connection_is_reused_after_it_gave_its_buffers_back() {
+    let servers = Authority::new("upstream CA");
+    let dir = tempfile::tempdir().expect("dir");
+    let ca_file = write(dir.path(), "ca.pem", &servers.pem);
+    let (upstream, handshakes) = tls_upstream(&servers, None).await;
+    let yaml = format!(
+        r#"routes:
+  - {{ name: app, path: /app, upstream: "https://localhost:{port}", upstream_tls: {{ ca_file: "{ca_file}" }}, verify: {{ scheme: github, secret: s }} }}
+"#,
+        port = upstream.port()
+    );
+    let gateway = Gateway::start(&yaml).await;
+    let reply = send(signed(&gateway.url("/app"), b"first")).await;
+    assert_eq!((reply.status, &reply.body[..]), (StatusCode::OK, &b"first"[..]));
+    // A pooled connection unused for 250 ms keeps only its TLS stream (checked every 250 ms).
+    tokio::time::sleep(Duration::from_millis(800)).await;
+    let reply = send(signed(&gateway.url("/app"), b"second")).await;
+    assert_eq!((reply.status, &reply.body[..]), (StatusCode::OK, &b"second"[..]));
+    assert_eq!(handshakes.load(Ordering::SeqCst), 1, "the second request went over the first TLS session");
 }
 
 #[test]
