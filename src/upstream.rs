@@ -166,12 +166,8 @@ impl UpstreamPool {
         let mut idle = lock(&self.idle);
         while let Some((connection, since)) = idle.pop() {
             // A cold socket the upstream closed is found out by hyper before anything is sent.
-            let usable = since.elapsed() < IDLE_TIMEOUT
-                && match &connection {
-                    Idle::Warm(warm) => !warm.sender.is_closed(),
-                    Idle::Cold(_) => true,
-                };
-            if usable {
+            let closed = matches!(&connection, Idle::Warm(warm) if warm.sender.is_closed());
+            if since.elapsed() < IDLE_TIMEOUT && !closed {
                 return Some(connection);
             }
         }
@@ -232,7 +228,6 @@ async fn drive(mut connection: http1::Connection<Io, Full<Body>>, id: u64, pool:
     match (cooled, pool.upgrade()) {
         // Nothing arrived unasked: the socket is as good as it was in hyper's hands.
         (Some(since), Some(idle)) if parts.read_buf.is_empty() => {
-            drop(parts.read_buf);
             let mut idle = lock(&idle);
             let at = idle.partition_point(|(_, other)| *other <= since);
             idle.insert(at, (Idle::Cold(parts.io), since));
