@@ -293,6 +293,8 @@ async fn sniff_protocol(stream: &TcpStream) -> std::io::Result<Option<Protocol>>
 /// The connection settings of both protocols, from the configured limits.
 struct Protocols {
     http1: http1::Builder,
+    /// How long an HTTP/1 connection may wait for its next request (hyper's header timer).
+    http1_keep_alive: Duration,
     http2: http2::Builder<TokioExecutor>,
 }
 
@@ -318,7 +320,7 @@ impl Protocols {
             // Dead peers are found by pings, so an idle HTTP/2 connection cannot be held forever.
             .keep_alive_interval(Duration::from_secs(30))
             .keep_alive_timeout(Duration::from_secs(10));
-        Arc::new(Self { http1, http2 })
+        Arc::new(Self { http1, http1_keep_alive: limits.header_read_timeout, http2 })
     }
 }
 
@@ -349,7 +351,8 @@ fn serve_connection<S: ConnectionService<Future: Unpin> + Clone + Unpin>(
         };
         match protocol {
             Protocol::Http1 => {
-                idle::serve(&builder.http1, stream, service, draining, hard_stopped, first_request_timeout).await
+                idle::serve(idle::Connection { socket: stream, service, protocols: builder, draining, hard_stopped })
+                    .await
             }
             // Boxed: an HTTP/2 connection's state is kilobytes, and would size every task.
             Protocol::Http2 => {

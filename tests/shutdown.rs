@@ -151,3 +151,39 @@ async fn connections_still_open_when_serve_returns_are_closed() {
         panic!("the connection is still open 1s after serve() returned; later it got {first_line:?}");
     }
 }
+
+/// A kept-alive connection that has gone quiet (its buffers released, waiting in a task of its
+/// own) must not hold up the drain: it is closed at once, and `serve()` returns long before
+/// `shutdown_timeout`.
+#[tokio::test]
+async fn an_idle_keep_alive_connection_is_closed_at_once_by_the_drain() {
+    let upstream = Upstream::start().await;
+    let mut gateway = Gateway::start_with(&routes("5s"), &upstream).await;
+    let body = b"{}";
+    let (name, value) = gateway.sign("slow", body).remove(0);
+    let request = format!(
+        "POST /hooks/slow HTTP/1.1\r\nHost: h\r\n{name}: {}\r\nContent-Length: 2\r\n\r\n{{}}",
+        value.to_str().expect("ASCII")
+    );
+    let mut stream = TcpStream::connect(gateway.public).await.expect("connect");
+    for pause in [0, 100] {
+        // The second request comes after the connection released its buffers, and is served anew.
+        tokio::time::sleep(Duration::from_millis(pause)).await;
+        stream.write_all(request.as_bytes()).await.expect("write");
+        let reply = common::read_raw_reply(&mut stream).await;
+        assert_eq!(reply.status, 200, "request after {pause} ms of quiet: {reply:?}");
+    }
+    tokio::time::sleep(Duration::from_millis(100)).await;
+
+    let started = Instant::now();
+    gateway.shutdown();
+    gateway.stopped().await;
+    assert!(
+        started.elapsed() < Duration::from_secs(1),
+        "the drain waited {:?} for an idle connection",
+        started.elapsed()
+    );
+    let mut rest = Vec::new();
+    within("the idle connection to close", stream.read_to_end(&mut rest)).await.expect("a clean close");
+    assert_eq!(upstream.received().len(), 2);
+}

@@ -4,7 +4,8 @@
 //! a thousand idle keep-alive senders would hold 17 MiB doing nothing. Here a connection that
 //! has answered everything, flushed its answer and received nothing since is taken apart after
 //! [`RELEASE_AFTER`]: hyper's state is dropped, any bytes it had read but not used are kept,
-//! and a new hyper connection starts when the sender writes again.
+//! and the connection waits for the sender's next write in a small task of its own (512 bytes,
+//! half a serving task). A new hyper connection, in a new task, starts when the sender writes.
 
 use std::io;
 use std::pin::Pin;
@@ -16,19 +17,28 @@ use std::time::{Duration, Instant};
 use bytes::{Buf, Bytes};
 use http::Request;
 use hyper::body::Incoming;
-use hyper::server::conn::http1;
 use hyper::service::service_fn;
 use hyper_util::rt::TokioIo;
 use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt, ReadBuf};
 use tokio::net::TcpStream;
 use tokio::sync::watch;
 
-use super::ConnectionService;
+use super::{ConnectionService, Protocols};
 
 /// How long a connection must be idle before its buffers are released: long enough that a
 /// busy keep-alive connection never pays for a new hyper connection, short enough that a burst
 /// of senders who then idle never holds many buffers at once.
 pub const RELEASE_AFTER: Duration = Duration::from_millis(20);
+
+/// A plain HTTP/1 connection, with what it needs to start serving again: all an idle
+/// connection keeps.
+pub(super) struct Connection<S> {
+    pub socket: TcpStream,
+    pub service: S,
+    pub protocols: Arc<Protocols>,
+    pub draining: watch::Receiver<bool>,
+    pub hard_stopped: watch::Receiver<bool>,
+}
 
 /// What the connection has been doing, as seen from its socket and its service.
 struct Activity {
@@ -47,12 +57,12 @@ struct Activity {
 }
 
 impl Activity {
-    fn new() -> Self {
+    fn new(answered: bool) -> Self {
         Self {
             started: Instant::now(),
             last_io: AtomicU64::new(0),
             answering: AtomicUsize::new(0),
-            answered: AtomicBool::new(false),
+            answered: AtomicBool::new(answered),
             read_since_answer: AtomicBool::new(false),
             write_blocked: AtomicBool::new(false),
         }
@@ -75,41 +85,42 @@ impl Activity {
     }
 }
 
-/// Serves a plain HTTP/1 connection until it closes, the drain asks it to finish, or the hard
-/// stop; releases hyper's state whenever the connection idles.
-pub async fn serve<S: ConnectionService<Future: Unpin> + Clone + Unpin>(
-    builder: &http1::Builder,
-    socket: TcpStream,
-    service: S,
-    mut draining: watch::Receiver<bool>,
-    mut hard_stopped: watch::Receiver<bool>,
-    keep_alive_timeout: Duration,
+/// Serves a new `connection` until it closes, the drain asks it to finish, or the hard stop.
+pub(super) async fn serve<S: ConnectionService<Future: Unpin> + Clone + Unpin>(connection: Connection<S>) {
+    serve_from(connection, false).await
+}
+
+/// Serves `connection`; when it idles, releases hyper's state and moves the wait for the next
+/// request to a task of its own (see [`wait_for_request`]). A connection that `answered` before
+/// is past its first request, which is never released mid-head.
+async fn serve_from<S: ConnectionService<Future: Unpin> + Clone + Unpin>(
+    mut connection: Connection<S>,
+    mut answered: bool,
 ) {
-    let activity = Arc::new(Activity::new());
-    let counted = {
-        let activity = activity.clone();
-        service_fn(move |request: Request<Incoming>| {
-            activity.answering.fetch_add(1, Ordering::Relaxed);
-            Answering { answer: service.call(request), activity: activity.clone() }
-        })
-    };
-    let mut transport = Transport { socket, unread: Bytes::new(), activity: activity.clone() };
-    // Boxed, like the connection below: every connection's task is as large as its largest
-    // state, so what waits there is kept small. One timer serves both waits.
-    let mut timer = Box::pin(tokio::time::sleep_until(activity.release_at().into()));
+    let mut unread = Bytes::new();
     loop {
-        let mut connection = Box::pin(builder.serve_connection(TokioIo::new(transport), counted.clone()));
-        timer.as_mut().reset(activity.release_at().into());
+        let activity = Arc::new(Activity::new(answered));
+        let counted = {
+            let (activity, service) = (activity.clone(), connection.service.clone());
+            service_fn(move |request: Request<Incoming>| {
+                activity.answering.fetch_add(1, Ordering::Relaxed);
+                Answering { answer: service.call(request), activity: activity.clone() }
+            })
+        };
+        let transport = Transport { socket: connection.socket, unread, activity: activity.clone() };
+        // Boxed, to be taken apart (`into_parts`) once it idles.
+        let mut hyper = Box::pin(connection.protocols.http1.serve_connection(TokioIo::new(transport), counted));
+        let mut timer = std::pin::pin!(tokio::time::sleep_until(activity.release_at().into()));
         let mut drain_started = false;
         let released = loop {
             tokio::select! {
-                result = std::future::poll_fn(|cx| connection.as_mut().poll_without_shutdown(cx)) => match result {
+                result = std::future::poll_fn(|cx| hyper.as_mut().poll_without_shutdown(cx)) => match result {
                     Ok(()) => break false,
                     Err(error) => return tracing::debug!(%error, "connection ended with an error"),
                 },
-                _ = draining.wait_for(|drain| *drain), if !drain_started => {
+                _ = connection.draining.wait_for(|drain| *drain), if !drain_started => {
                     drain_started = true;
-                    connection.as_mut().graceful_shutdown();
+                    hyper.as_mut().graceful_shutdown();
                 }
                 () = &mut timer => {
                     let release_at = activity.release_at();
@@ -118,11 +129,11 @@ pub async fn serve<S: ConnectionService<Future: Unpin> + Clone + Unpin>(
                     }
                     timer.as_mut().reset(release_at.max(Instant::now() + RELEASE_AFTER).into());
                 }
-                _ = hard_stopped.wait_for(|stop| *stop) => return,
+                _ = connection.hard_stopped.wait_for(|stop| *stop) => return,
             }
         };
-        transport = {
-            let parts = Pin::into_inner(connection).into_parts();
+        let transport = {
+            let parts = Pin::into_inner(hyper).into_parts();
             let mut transport = parts.io.into_inner();
             // Bytes hyper read and did not use come first, then any it never read.
             // (An empty `read_buf` still holds hyper's whole buffer: it is dropped here.)
@@ -131,25 +142,49 @@ pub async fn serve<S: ConnectionService<Future: Unpin> + Clone + Unpin>(
             }
             transport
         };
+        connection.socket = transport.socket;
         if !released {
             // hyper finished the connection (close, HTTP/1.0, drain): say goodbye properly.
-            let _ = transport.socket.shutdown().await;
+            let _ = connection.socket.shutdown().await;
             return;
         }
         super::heap::note_release();
         if transport.unread.is_empty() {
-            // Idle with nothing held: wait for the sender's next request, as long as hyper would.
-            timer.as_mut().reset((Instant::now() + keep_alive_timeout.saturating_sub(RELEASE_AFTER)).into());
-            tokio::select! {
-                ready = std::future::poll_fn(|cx| transport.socket.poll_read_ready(cx)) => if ready.is_err() {
-                    return;
-                },
-                () = &mut timer => return,
-                _ = draining.wait_for(|drain| *drain) => return,
-                _ = hard_stopped.wait_for(|stop| *stop) => return,
-            }
+            tokio::spawn(wait_for_request(connection));
+            return;
+        }
+        // The next request has begun: serve it at once.
+        (answered, unread) = (true, transport.unread);
+    }
+}
+
+/// Waits, holding nothing but `connection`, until the sender writes again (then serves it in a
+/// new task), the keep-alive timeout passes, or the drain starts (the hard stop comes after).
+///
+/// A plain function returning a future: an `async fn` would keep a second copy of `connection`,
+/// and this future is what every idle connection costs.
+#[expect(clippy::manual_async_fn, reason = "an async fn would hold `connection` twice")]
+fn wait_for_request<S: ConnectionService<Future: Unpin> + Clone + Unpin>(
+    mut connection: Connection<S>,
+) -> impl Future<Output = ()> + Send {
+    async move {
+        let keep_alive = connection.protocols.http1_keep_alive.saturating_sub(RELEASE_AFTER);
+        let request_began = tokio::select! {
+            ready = std::future::poll_fn(|cx| connection.socket.poll_read_ready(cx)) => ready.is_ok(),
+            () = tokio::time::sleep(keep_alive) => false,
+            // The drain only ever changes to true; an error means it is gone, which ends us too.
+            _ = connection.draining.changed() => false,
+        };
+        if request_began {
+            spawn_serve(connection);
         }
     }
+}
+
+/// Starts serving `connection` in a task of its own. (A plain function between the two async
+/// ones, so neither future's type depends on the other's.)
+fn spawn_serve<S: ConnectionService<Future: Unpin> + Clone + Unpin>(connection: Connection<S>) {
+    tokio::spawn(serve_from(connection, true));
 }
 
 /// A request's answer, counted as given once it is ready.
