@@ -146,6 +146,19 @@ impl Encoding {
             Self::Base64 => BASE64.decode(text).ok(),
         }
     }
+
+    /// How many bytes `text` encodes, if it is well-formed and no longer than two MACs: what
+    /// `decode` accepts, without allocating (this runs on every request).
+    pub fn decoded_len(self, text: &str) -> Option<usize> {
+        let len = match self {
+            Self::Hex => {
+                (text.len().is_multiple_of(2) && text.bytes().all(|b| b.is_ascii_hexdigit())).then_some(text.len() / 2)
+            }
+            // Room for base64's length estimate, which may exceed what is decoded by a few bytes.
+            Self::Base64 => BASE64.decode_slice(text, &mut [0; 3 * MacBytes::MAX]).ok(),
+        }?;
+        (len <= 2 * MacBytes::MAX).then_some(len)
+    }
 }
 
 /// What proves the request: a MAC under a shared secret, or a signature under a public key.
@@ -159,12 +172,14 @@ pub enum Crypto {
 }
 
 impl Crypto {
-    /// Whether `bytes` has the shape of a signature of this kind.
-    pub fn is_well_formed(self, bytes: &[u8]) -> bool {
+    /// Whether `text`, in `encoding`, has the shape of a signature of this kind.
+    pub fn is_well_formed(self, encoding: Encoding, text: &str) -> bool {
         match self {
-            Crypto::Hmac(algorithm) => bytes.len() == algorithm.output_len(),
-            Crypto::Ed25519 => bytes.len() == ed25519_dalek::SIGNATURE_LENGTH,
-            Crypto::EcdsaP256 => p256::ecdsa::Signature::from_der(bytes).is_ok(),
+            Crypto::Hmac(algorithm) => encoding.decoded_len(text) == Some(algorithm.output_len()),
+            Crypto::Ed25519 => encoding.decoded_len(text) == Some(ed25519_dalek::SIGNATURE_LENGTH),
+            Crypto::EcdsaP256 => {
+                encoding.decode(text).is_some_and(|der| p256::ecdsa::Signature::from_der(&der).is_ok())
+            }
         }
     }
 
@@ -206,6 +221,23 @@ mod tests {
             for encoding in [Encoding::Hex, Encoding::Base64] {
                 let mut out = [0; 128];
                 assert_eq!(encoding.encode_mac(&mac, &mut out), encoding.encode(&mac).as_bytes());
+            }
+        }
+    }
+
+    proptest! {
+        /// The allocation-free shape check accepts exactly what decoding accepts: strings near
+        /// the alphabets (padding, case, stray characters) at and around MAC lengths.
+        #[test]
+        fn decoded_len_agrees_with_decode(
+            text in prop_oneof!["[0-9a-fA-F]{0,300}", "[0-9a-fA-Fg =]{0,130}", "[A-Za-z0-9+/]{0,180}={0,3}", "[A-Za-z0-9+/=_ -]{0,180}"],
+        ) {
+            for encoding in [Encoding::Hex, Encoding::Base64] {
+                let decoded = encoding.decode(&text).map(|bytes| bytes.len());
+                match decoded {
+                    Some(len) if len > 2 * MacBytes::MAX => prop_assert_eq!(encoding.decoded_len(&text), None),
+                    _ => prop_assert_eq!(encoding.decoded_len(&text), decoded, "{:?} {}", encoding, &text),
+                }
             }
         }
     }

@@ -89,10 +89,7 @@ impl Recipe {
         let presented = self.layout.parse(signature).ok_or_else(malformed)?;
         if let Layout::Plain { .. } = self.layout {
             // A single signature must have the right shape; in lists a stray entry just fails to match.
-            let shaped = presented
-                .signatures
-                .iter()
-                .all(|s| self.encoding.decode(s).is_some_and(|b| self.crypto.is_well_formed(&b)));
+            let shaped = presented.signatures.iter().all(|s| self.crypto.is_well_formed(self.encoding, s));
             if !shaped {
                 return Err(malformed());
             }
