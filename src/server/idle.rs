@@ -118,18 +118,23 @@ async fn serve_from<S: ConnectionService<Future: Unpin> + Clone + Unpin>(
                     Ok(()) => break false,
                     Err(error) => return tracing::debug!(%error, "connection ended with an error"),
                 },
-                _ = connection.draining.wait_for(|drain| *drain), if !drain_started => {
-                    drain_started = true;
-                    hyper.as_mut().graceful_shutdown();
-                }
                 () = &mut timer => {
+                    // The drain and the hard stop are looked at here, within one RELEASE_AFTER,
+                    // instead of being polled on every wake-up of every request: soon enough for
+                    // a shutdown, and about 1,000 instructions a request cheaper (callgrind).
+                    if *connection.hard_stopped.borrow() {
+                        return;
+                    }
+                    if !drain_started && *connection.draining.borrow() {
+                        drain_started = true;
+                        hyper.as_mut().graceful_shutdown();
+                    }
                     let release_at = activity.release_at();
                     if release_at <= Instant::now() && !drain_started && activity.releasable() {
                         break true;
                     }
                     timer.as_mut().reset(release_at.max(Instant::now() + RELEASE_AFTER).into());
                 }
-                _ = connection.hard_stopped.wait_for(|stop| *stop) => return,
             }
         };
         let transport = {
