@@ -122,6 +122,13 @@ async fn serve_returns_within_the_shutdown_timeout_when_a_request_hangs() {
     assert!(took < Duration::from_millis(1500), "shutdown_timeout is 300ms: {took:?}");
 }
 
+/// A signed POST of `{}` to the slow route, as bytes for a raw socket.
+fn raw_signed_post(gateway: &Gateway) -> Vec<u8> {
+    let (name, value) = gateway.sign("slow", b"{}").remove(0);
+    let signature = value.to_str().expect("ASCII");
+    format!("POST /hooks/slow HTTP/1.1\r\nHost: h\r\n{name}: {signature}\r\nContent-Length: 2\r\n\r\n{{}}").into_bytes()
+}
+
 /// Once `serve()` has given up waiting, the connections it waited for are closed: the gateway
 /// does not go on serving (and forwarding) after it has returned.
 #[tokio::test]
@@ -129,14 +136,8 @@ async fn connections_still_open_when_serve_returns_are_closed() {
     let upstream = Upstream::start().await;
     let mut gateway = Gateway::start_with(&routes("300ms"), &upstream).await;
     upstream.answer(Answer::Hold);
-    let body = b"{}";
-    let (name, value) = gateway.sign("slow", body).remove(0);
-    let head = format!(
-        "POST /hooks/slow HTTP/1.1\r\nHost: h\r\n{name}: {}\r\nContent-Length: 2\r\n\r\n",
-        value.to_str().expect("ASCII")
-    );
     let mut stream = TcpStream::connect(gateway.public).await.expect("connect");
-    stream.write_all(&[head.as_bytes(), body].concat()).await.expect("write");
+    stream.write_all(&raw_signed_post(&gateway)).await.expect("write");
     upstream.arrived(1).await;
     gateway.shutdown();
     gateway.stopped().await;
@@ -159,17 +160,12 @@ async fn connections_still_open_when_serve_returns_are_closed() {
 async fn an_idle_keep_alive_connection_is_closed_at_once_by_the_drain() {
     let upstream = Upstream::start().await;
     let mut gateway = Gateway::start_with(&routes("5s"), &upstream).await;
-    let body = b"{}";
-    let (name, value) = gateway.sign("slow", body).remove(0);
-    let request = format!(
-        "POST /hooks/slow HTTP/1.1\r\nHost: h\r\n{name}: {}\r\nContent-Length: 2\r\n\r\n{{}}",
-        value.to_str().expect("ASCII")
-    );
+    let request = raw_signed_post(&gateway);
     let mut stream = TcpStream::connect(gateway.public).await.expect("connect");
     for pause in [0, 100] {
         // The second request comes after the connection released its buffers, and is served anew.
         tokio::time::sleep(Duration::from_millis(pause)).await;
-        stream.write_all(request.as_bytes()).await.expect("write");
+        stream.write_all(&request).await.expect("write");
         let reply = common::read_raw_reply(&mut stream).await;
         assert_eq!(reply.status, 200, "request after {pause} ms of quiet: {reply:?}");
     }
