@@ -292,9 +292,14 @@ async fn sniff_protocol(stream: &TcpStream) -> std::io::Result<Option<Protocol>>
 
 /// The connection settings of both protocols, from the configured limits.
 struct Protocols {
+    /// HTTP/1 on plain TCP, where [`idle`] times each request head: one timer per connection,
+    /// where hyper's header timer is a boxed timer started and stopped for every request.
     http1: http1::Builder,
-    /// How long an HTTP/1 connection may wait for its next request (hyper's header timer).
-    http1_keep_alive: Duration,
+    /// HTTP/1 under TLS, timed by hyper's header timer.
+    http1_tls: http1::Builder,
+    /// How long a sender may take to send a request head, counted from the end of its previous
+    /// answer: also how long an HTTP/1 connection may wait idle for its next request.
+    header_read_timeout: Duration,
     http2: http2::Builder<TokioExecutor>,
 }
 
@@ -304,15 +309,17 @@ impl Protocols {
         let mut http1 = http1::Builder::new();
         http1
             .timer(TokioTimer::new())
-            // A sender that has not finished its request head in time is cut off (slowloris); hyper
-            // also runs this timer while a keep-alive connection waits idle for its next request.
-            .header_read_timeout(limits.header_read_timeout)
+            .header_read_timeout(None)
             .max_header_size(limits.max_header_bytes)
             // Also caps each read of a body; the head limit is `max_header_size`, exact.
             .max_buf_size(limits.max_header_bytes)
             .max_headers(limits.max_headers)
             // Off by default: keeping the sender's header-name case costs a map per request.
             .preserve_header_case(preserve_header_case);
+        let mut http1_tls = http1.clone();
+        // A sender that has not finished its request head in time is cut off (slowloris); hyper
+        // also runs this timer while a keep-alive connection waits idle for its next request.
+        http1_tls.header_read_timeout(limits.header_read_timeout);
         let mut http2 = http2::Builder::new(TokioExecutor::new());
         http2
             .timer(TokioTimer::new())
@@ -320,7 +327,7 @@ impl Protocols {
             // Dead peers are found by pings, so an idle HTTP/2 connection cannot be held forever.
             .keep_alive_interval(Duration::from_secs(30))
             .keep_alive_timeout(Duration::from_secs(10));
-        Arc::new(Self { http1, http1_keep_alive: limits.header_read_timeout, http2 })
+        Arc::new(Self { http1, http1_tls, header_read_timeout: limits.header_read_timeout, http2 })
     }
 }
 
@@ -436,7 +443,7 @@ async fn run_connection<I, S>(
     match protocol {
         // hyper's header timer bounds the first request head as it does every later one.
         Protocol::Http1 => {
-            let connection = std::pin::pin!(builder.http1.serve_connection(io, service));
+            let connection = std::pin::pin!(builder.http1_tls.serve_connection(io, service));
             drive(connection, |c| c.graceful_shutdown(), std::future::pending(), draining, hard_stopped).await
         }
         // HTTP/2 has no such timer: a peer that sends the preface and no request is cut off here.

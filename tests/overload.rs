@@ -242,6 +242,26 @@ async fn an_idle_keep_alive_connection_is_closed_after_the_header_read_timeout()
     assert_eq!(upstream.received().len(), 2);
 }
 
+#[tokio::test]
+async fn an_answer_slower_than_the_header_read_timeout_is_delivered_and_the_connection_kept() {
+    let (upstream, gateway) = slow_senders().await;
+    // The head timer counts from the end of the previous answer, never while one is awaited.
+    upstream.answer(Answer::Reply {
+        status: StatusCode::OK,
+        headers: Vec::new(),
+        body: "slow".into(),
+        delay: TIMEOUT * 2,
+    });
+    let mut stream = TcpStream::connect(gateway.public).await.expect("connect");
+    for n in 0..2 {
+        let body = format!("{{\"n\":{n}}}");
+        stream.write_all(&signed_request(&gateway, body.as_bytes(), "")).await.expect("write");
+        let reply = read_raw_reply(&mut stream).await;
+        assert_eq!((reply.status, &reply.body[..]), (200, &b"slow"[..]), "request {n}: {reply:?}");
+    }
+    assert_eq!(upstream.received().len(), 2);
+}
+
 /// An idle keep-alive connection gives hyper's buffers back after a short quiet (20 ms); what
 /// arrives next must be served exactly as if it had not.
 async fn answered_then_idle(gateway: &Gateway) -> TcpStream {

@@ -6,6 +6,9 @@
 //! [`RELEASE_AFTER`]: hyper's state is dropped, any bytes it had read but not used are kept,
 //! and the connection waits for the sender's next write in a small task of its own (512 bytes,
 //! half a serving task). A new hyper connection, in a new task, starts when the sender writes.
+//!
+//! The same timer that watches for idleness enforces `header_read_timeout` on request heads,
+//! in place of hyper's header timer (a boxed timer started and stopped for every request).
 
 use std::io;
 use std::pin::Pin;
@@ -46,6 +49,9 @@ struct Activity {
     started: Instant,
     /// Microseconds from `started` to the last byte read or written.
     last_io: AtomicU64,
+    /// Microseconds from `started` to when the connection last began waiting for a request head:
+    /// its last answer, or the last bytes of it written.
+    head_awaited_from: AtomicU64,
     /// Requests whose answer is not ready yet.
     answering: AtomicUsize,
     /// At least one answer was given (the first request is never released mid-head).
@@ -61,6 +67,7 @@ impl Activity {
         Self {
             started: Instant::now(),
             last_io: AtomicU64::new(0),
+            head_awaited_from: AtomicU64::new(0),
             answering: AtomicUsize::new(0),
             answered: AtomicBool::new(answered),
             read_since_answer: AtomicBool::new(false),
@@ -68,8 +75,22 @@ impl Activity {
         }
     }
 
-    fn note_io(&self) {
-        self.last_io.store(self.started.elapsed().as_micros() as u64, Ordering::Relaxed);
+    fn note_io(&self) -> u64 {
+        let at = self.started.elapsed().as_micros() as u64;
+        self.last_io.store(at, Ordering::Relaxed);
+        at
+    }
+
+    /// An answer, or part of one, went out: the wait for the next head starts again.
+    fn note_answer_written(&self) {
+        self.head_awaited_from.store(self.note_io(), Ordering::Relaxed);
+    }
+
+    /// No request is being answered, and no complete head has arrived within `timeout` of the
+    /// last answer (or of the start): a slow or silent sender.
+    fn head_overdue(&self, timeout: Duration, now: Instant) -> bool {
+        let awaited_from = self.started + Duration::from_micros(self.head_awaited_from.load(Ordering::Relaxed));
+        self.answering.load(Ordering::Relaxed) == 0 && now >= awaited_from + timeout
     }
 
     /// When the connection will have been idle for [`RELEASE_AFTER`].
@@ -119,21 +140,25 @@ async fn serve_from<S: ConnectionService<Future: Unpin> + Clone + Unpin>(
                     Err(error) => return tracing::debug!(%error, "connection ended with an error"),
                 },
                 () = &mut timer => {
-                    // The drain and the hard stop are looked at here, within one RELEASE_AFTER,
-                    // instead of being polled on every wake-up of every request: soon enough for
-                    // a shutdown, and about 1,000 instructions a request cheaper (callgrind).
+                    // The drain, the hard stop and the head deadline are looked at here, within
+                    // one RELEASE_AFTER, instead of on every wake-up of every request: soon
+                    // enough, and thousands of instructions a request cheaper (callgrind).
                     if *connection.hard_stopped.borrow() {
                         return;
+                    }
+                    let now = Instant::now();
+                    if activity.head_overdue(connection.protocols.header_read_timeout, now) {
+                        return tracing::debug!("no request head within header_read_timeout; closing the connection");
                     }
                     if !drain_started && *connection.draining.borrow() {
                         drain_started = true;
                         hyper.as_mut().graceful_shutdown();
                     }
                     let release_at = activity.release_at();
-                    if release_at <= Instant::now() && !drain_started && activity.releasable() {
+                    if release_at <= now && !drain_started && activity.releasable() {
                         break true;
                     }
-                    timer.as_mut().reset(release_at.max(Instant::now() + RELEASE_AFTER).into());
+                    timer.as_mut().reset(release_at.max(now + RELEASE_AFTER).into());
                 }
             }
         };
@@ -173,7 +198,7 @@ fn wait_for_request<S: ConnectionService<Future: Unpin> + Clone + Unpin>(
     mut connection: Connection<S>,
 ) -> impl Future<Output = ()> + Send {
     async move {
-        let keep_alive = connection.protocols.http1_keep_alive.saturating_sub(RELEASE_AFTER);
+        let keep_alive = connection.protocols.header_read_timeout.saturating_sub(RELEASE_AFTER);
         let request_began = tokio::select! {
             ready = std::future::poll_fn(|cx| connection.socket.poll_read_ready(cx)) => ready.is_ok(),
             () = tokio::time::sleep(keep_alive) => false,
@@ -206,6 +231,7 @@ impl<F: Future + Unpin> Future for Answering<F> {
         let activity = &self.activity;
         activity.read_since_answer.store(false, Ordering::Relaxed);
         activity.answered.store(true, Ordering::Relaxed);
+        activity.head_awaited_from.store(activity.started.elapsed().as_micros() as u64, Ordering::Relaxed);
         activity.answering.fetch_sub(1, Ordering::Relaxed);
         Poll::Ready(response)
     }
@@ -242,7 +268,7 @@ impl Transport {
     fn note_write(&self, polled: Poll<io::Result<usize>>) -> Poll<io::Result<usize>> {
         self.activity.write_blocked.store(polled.is_pending(), Ordering::Relaxed);
         if matches!(polled, Poll::Ready(Ok(written)) if written > 0) {
-            self.activity.note_io();
+            self.activity.note_answer_written();
         }
         polled
     }
