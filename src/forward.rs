@@ -10,6 +10,7 @@ use http_body_util::{BodyExt, Full, Limited};
 use crate::body::Body;
 use crate::config::{Route, Upstream};
 use crate::handler::Downstream;
+use crate::upstream::UpstreamPool;
 use crate::verify::{Rejection, Verified};
 
 /// Why a request may be forwarded. Only [`crate::verify::Scheme::verify`] makes a [`Verified`], so a
@@ -45,26 +46,51 @@ pub enum ForwardError {
 /// stands in front). Taking an [`Admission`] means only a verified request can get here.
 /// Nothing is retried once the request may have reached the upstream: senders retry on 5xx
 /// themselves (the pool only re-sends requests that never left, on a closed idle connection).
-pub async fn forward(
+///
+/// The outgoing request is built before the returned future first runs, so the future holds it
+/// once instead of the pieces it is made from as well: it is part of every request's future.
+pub fn forward(
     route: &Route,
     parts: Parts,
     body: Body,
     admission: Admission,
     downstream: Downstream,
     trust_forwarded: bool,
-) -> Result<Response<Full<Bytes>>, ForwardError> {
-    let pool = match &route.upstream {
-        Upstream::Echo => return Ok(echo(&parts.headers, body.into_bytes())),
-        Upstream::Http(pool) => pool,
+) -> impl Future<Output = Result<Response<Full<Bytes>>, ForwardError>> + Send + '_ {
+    let outgoing = match &route.upstream {
+        Upstream::Echo => Err(echo(&parts.headers, body.into_bytes())),
+        Upstream::Http(pool) => {
+            Ok((pool, upstream_request(route, pool, parts, body, &admission, downstream, trust_forwarded)))
+        }
     };
-    let mut parts = parts;
+    async move {
+        match outgoing {
+            Err(echoed) => Ok(echoed),
+            Ok((pool, request)) => tokio::time::timeout(route.upstream_timeout, exchange(pool, request))
+                .await
+                .unwrap_or(Err(ForwardError::Timeout)),
+        }
+    }
+}
+
+/// The request as the upstream gets it: hop-by-hop headers removed, `X-Hookgate-*` and
+/// `X-Forwarded-*` set, `Host` the upstream's, and the body as received.
+fn upstream_request(
+    route: &Route,
+    pool: &UpstreamPool,
+    mut parts: Parts,
+    body: Body,
+    admission: &Admission,
+    downstream: Downstream,
+    trust_forwarded: bool,
+) -> http::Request<Full<Body>> {
     let original_host = parts
         .headers
         .get(header::HOST)
         .cloned()
         .or_else(|| parts.uri.authority().and_then(|authority| HeaderValue::from_str(authority.as_str()).ok()));
     remove_hop_by_hop(&mut parts.headers);
-    set_hookgate_headers(&mut parts.headers, route, &admission);
+    set_hookgate_headers(&mut parts.headers, route, admission);
     add_forwarded(&mut parts.headers, original_host, downstream, trust_forwarded);
     parts.headers.insert(header::HOST, pool.host().clone());
     parts.headers.insert(header::CONTENT_LENGTH, HeaderValue::from(body.len()));
@@ -74,9 +100,16 @@ pub async fn forward(
         None => Uri::from_static("/"),
     };
     parts.version = Version::HTTP_11;
+    http::Request::from_parts(parts, Full::new(body))
+}
 
-    let request = http::Request::from_parts(parts, Full::new(body));
-    let exchange = async {
+/// Sends `request` and reads the whole answer; the connection goes back to the pool after.
+/// (Not an `async fn`, which would hold `request` twice.)
+fn exchange(
+    pool: &UpstreamPool,
+    request: http::Request<Full<Body>>,
+) -> impl Future<Output = Result<Response<Full<Bytes>>, ForwardError>> + Send + '_ {
+    async move {
         let (response, connection) = pool.send(request).await?;
         let (mut parts, body) = response.into_parts();
         let body = Limited::new(body, MAX_RESPONSE_BYTES).collect().await.map_err(|error| {
@@ -89,8 +122,7 @@ pub async fn forward(
         pool.put_back(connection);
         remove_hop_by_hop(&mut parts.headers);
         Ok(Response::from_parts(parts, Full::new(body.to_bytes())))
-    };
-    tokio::time::timeout(route.upstream_timeout, exchange).await.unwrap_or(Err(ForwardError::Timeout))
+    }
 }
 
 /// The built-in upstream: 200 with the same body and content type.

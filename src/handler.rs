@@ -3,6 +3,7 @@
 //! once.
 
 use std::collections::HashMap;
+use std::convert::Infallible;
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -171,44 +172,55 @@ impl Failure {
     }
 }
 
-/// Handles one request; never fails (every error is a response).
-pub async fn handle(state: Arc<AppState>, request: Request<Incoming>, downstream: Downstream) -> Response<Full<Bytes>> {
-    let started = Instant::now();
-    let _inflight = state.metrics.track_inflight();
-    // Kept for the log line (cheap clones: the URI's parts are shared bytes).
-    let (method, uri) = (request.method().clone(), request.uri().clone());
+/// Handles one request; never fails (every error is a response), hence `Infallible`, which is
+/// what hyper's service wants.
+///
+/// This future and those it awaits are written as functions returning `async` blocks: an
+/// `async fn` keeps a second copy of its arguments, and this future is moved into place (and
+/// once boxed) for every request.
+pub fn handle(
+    state: Arc<AppState>,
+    request: Request<Incoming>,
+    downstream: Downstream,
+) -> impl Future<Output = Result<Response<Full<Bytes>>, Infallible>> + Send {
+    async move {
+        let started = Instant::now();
+        let _inflight = state.metrics.track_inflight();
+        // Kept for the log line (cheap clones: the URI's parts are shared bytes).
+        let (method, uri) = (request.method().clone(), request.uri().clone());
 
-    let snapshot = state.snapshot.load_full();
-    let (route, result) = match snapshot.routes.find(request.method(), request.uri().path()) {
-        // A request holds its slot from before its body is read until its answer, which bounds
-        // the memory bodies take. When none is free, answering at once beats queueing.
-        Lookup::Found(route) => match state.request_slots.clone().try_acquire_owned() {
-            Ok(_slot) => (Some(route), route_request(&state, &snapshot, route, request, downstream).await),
-            Err(_) => (Some(route), Err(Failure::Overloaded("max_concurrent_requests reached"))),
-        },
-        Lookup::MethodNotAllowed(route) => (Some(route), Err(Failure::MethodNotAllowed(allow_header(route)))),
-        Lookup::NotFound => (None, Err(Failure::NoRoute)),
-    };
+        let snapshot = state.snapshot.load_full();
+        let (route, result) = match snapshot.routes.find(request.method(), request.uri().path()) {
+            // A request holds its slot from before its body is read until its answer, which bounds
+            // the memory bodies take. When none is free, answering at once beats queueing.
+            Lookup::Found(route) => match state.request_slots.clone().try_acquire_owned() {
+                Ok(_slot) => (Some(route), route_request(&state, &snapshot, route, request, downstream).await),
+                Err(_) => (Some(route), Err(Failure::Overloaded("max_concurrent_requests reached"))),
+            },
+            Lookup::MethodNotAllowed(route) => (Some(route), Err(Failure::MethodNotAllowed(allow_header(route)))),
+            Lookup::NotFound => (None, Err(Failure::NoRoute)),
+        };
 
-    let route_name = route.map_or("", |r| r.name.as_str());
-    let elapsed = started.elapsed();
-    let (response, outcome) = match result {
-        // Accepted requests are logged at debug: at info, the line costs a quarter of the CPU a
-        // request takes. Metrics count them all; failures, the ones to look into, stay at info.
-        Ok((response, outcome)) => {
-            tracing::debug!(route = route_name, %method, path = uri.path(), status = response.status().as_u16(), outcome,
+        let route_name = route.map_or("", |r| r.name.as_str());
+        let elapsed = started.elapsed();
+        let (response, outcome) = match result {
+            // Accepted requests are logged at debug: at info, the line costs a quarter of the CPU a
+            // request takes. Metrics count them all; failures, the ones to look into, stay at info.
+            Ok((response, outcome)) => {
+                tracing::debug!(route = route_name, %method, path = uri.path(), status = response.status().as_u16(), outcome,
                 duration_us = elapsed.as_micros() as u64, "request");
-            (response, outcome)
-        }
-        Err(failure) => {
-            let response = failure.response();
-            tracing::info!(route = route_name, %method, path = uri.path(), status = response.status().as_u16(), outcome = failure.outcome(),
+                (response, outcome)
+            }
+            Err(failure) => {
+                let response = failure.response();
+                tracing::info!(route = route_name, %method, path = uri.path(), status = response.status().as_u16(), outcome = failure.outcome(),
                 reason = %FailureReason(&failure), duration_us = elapsed.as_micros() as u64, "request");
-            (response, failure.outcome())
-        }
-    };
-    state.metrics.count(route_name, outcome, elapsed.as_secs_f64());
-    response
+                (response, failure.outcome())
+            }
+        };
+        state.metrics.count(route_name, outcome, elapsed.as_secs_f64());
+        Ok(response)
+    }
 }
 
 /// The detail for the log line: which header, which upstream error. Never key material.
@@ -228,83 +240,88 @@ impl std::fmt::Display for FailureReason<'_> {
 /// Reads, verifies and forwards; the `Ok` side carries the outcome label: `forwarded`,
 /// `challenge` for an endpoint check the gateway answered, or `enrolment` for an
 /// unauthenticated FreshBooks registration.
-async fn route_request(
-    state: &AppState,
-    snapshot: &Snapshot,
-    route: &Route,
+fn route_request<'a>(
+    state: &'a AppState,
+    snapshot: &'a Snapshot,
+    route: &'a Route,
     request: Request<Incoming>,
     downstream: Downstream,
-) -> Result<(Response<Full<Bytes>>, &'static str), Failure> {
+) -> impl Future<Output = Result<(Response<Full<Bytes>>, &'static str), Failure>> + Send + 'a {
     let (parts, body) = request.into_parts();
-    // hyper reads at most `max_header_bytes` at once: the server sets it as hyper's `max_buf_size`.
-    let reading = read_body(&parts.headers, body, route.max_body_bytes, state.limits.max_header_bytes);
-    let body =
-        tokio::time::timeout(state.limits.body_read_timeout, reading).await.map_err(|_| Failure::BodyTimeout)??;
-    let answering = route.challenge == Challenge::Answer;
-    if let Some(answer) =
-        challenge::unsigned_answer(&route.scheme.name, &parts.method, &parts.uri).filter(|_| answering)
-    {
-        return Ok((answer, "challenge"));
-    }
-    let trust_forwarded = snapshot.trust_forwarded_headers;
-    let url = public_url(route, &parts, trust_forwarded);
-    let signed = SignedRequest { method: &parts.method, url: url.as_deref(), headers: &parts.headers, body: &body };
-    let admission = match route.scheme.verify(&route.keys, signed, UnixTime::now()) {
-        Ok(verified) => {
-            if !route.enforce {
-                state.metrics.count_report_only(&route.name, "verified");
-            }
-            let answer = answering.then(|| {
-                challenge::verified_answer(
-                    &route.scheme.name,
-                    &route.keys,
-                    &verified,
-                    &parts.headers,
-                    &body.contiguous(),
-                )
-            });
-            if let Some(answer) = answer.flatten() {
-                return Ok((answer, "challenge"));
-            }
-            Admission::Verified(verified)
+    async move {
+        // hyper reads at most `max_header_bytes` at once: the server sets it as hyper's `max_buf_size`.
+        let reading = read_body(&parts.headers, body, route.max_body_bytes, state.limits.max_header_bytes);
+        let body =
+            tokio::time::timeout(state.limits.body_read_timeout, reading).await.map_err(|_| Failure::BodyTimeout)??;
+        let answering = route.challenge == Challenge::Answer;
+        if let Some(answer) =
+            challenge::unsigned_answer(&route.scheme.name, &parts.method, &parts.uri).filter(|_| answering)
+        {
+            return Ok((answer, "challenge"));
         }
-        Err(Rejection::Missing(_)) if route.enrolment && is_freshbooks_registration(&body.contiguous()) => {
-            if !state.enrolment.allow(&route.name, Instant::now()) {
-                return Err(Failure::EnrolmentRateLimited);
+        let trust_forwarded = snapshot.trust_forwarded_headers;
+        let url = public_url(route, &parts, trust_forwarded);
+        let signed = SignedRequest { method: &parts.method, url: url.as_deref(), headers: &parts.headers, body: &body };
+        let admission = match route.scheme.verify(&route.keys, signed, UnixTime::now()) {
+            Ok(verified) => {
+                if !route.enforce {
+                    state.metrics.count_report_only(&route.name, "verified");
+                }
+                let answer = answering.then(|| {
+                    challenge::verified_answer(
+                        &route.scheme.name,
+                        &route.keys,
+                        &verified,
+                        &parts.headers,
+                        &body.contiguous(),
+                    )
+                });
+                if let Some(answer) = answer.flatten() {
+                    return Ok((answer, "challenge"));
+                }
+                Admission::Verified(verified)
             }
-            Admission::Enrolment
-        }
-        Err(rejection) if !route.enforce => {
-            state.metrics.count_report_only(&route.name, rejection.outcome());
-            tracing::warn!(route = %route.name, outcome = rejection.outcome(), reason = %rejection,
+            Err(Rejection::Missing(_)) if route.enrolment && is_freshbooks_registration(&body.contiguous()) => {
+                if !state.enrolment.allow(&route.name, Instant::now()) {
+                    return Err(Failure::EnrolmentRateLimited);
+                }
+                Admission::Enrolment
+            }
+            Err(rejection) if !route.enforce => {
+                state.metrics.count_report_only(&route.name, rejection.outcome());
+                tracing::warn!(route = %route.name, outcome = rejection.outcome(), reason = %rejection,
                 "report-only route: forwarding a request that failed verification");
-            Admission::ReportOnly(rejection)
+                Admission::ReportOnly(rejection)
+            }
+            Err(rejection) => {
+                let status = route.rejection_status.unwrap_or_else(|| route.scheme.status(&rejection));
+                return Err(Failure::Rejected(rejection, status));
+            }
+        };
+        let outcome = match admission {
+            Admission::Enrolment => "enrolment",
+            Admission::Verified(_) | Admission::ReportOnly(_) => "forwarded",
+        };
+        let reservation = reserve_replay(state, route, &admission, signed).await?;
+        let _upstream_slot = match &route.upstream_slots {
+            Some(slots) => Some(
+                slots
+                    .clone()
+                    .try_acquire_owned()
+                    .map_err(|_| Failure::Overloaded("max_upstream_concurrency reached"))?,
+            ),
+            None => None,
+        };
+        let timer = state.metrics.upstream_timer(&route.name).start_timer();
+        let response = crate::forward::forward(route, parts, body, admission, downstream, trust_forwarded)
+            .await
+            .map_err(Failure::Upstream);
+        timer.observe_duration();
+        if let Some(reservation) = reservation {
+            reservation.settle(response.as_ref().is_ok_and(|r| r.status().is_success())).await;
         }
-        Err(rejection) => {
-            let status = route.rejection_status.unwrap_or_else(|| route.scheme.status(&rejection));
-            return Err(Failure::Rejected(rejection, status));
-        }
-    };
-    let outcome = match admission {
-        Admission::Enrolment => "enrolment",
-        Admission::Verified(_) | Admission::ReportOnly(_) => "forwarded",
-    };
-    let reservation = reserve_replay(state, route, &admission, signed).await?;
-    let _upstream_slot = match &route.upstream_slots {
-        Some(slots) => Some(
-            slots.clone().try_acquire_owned().map_err(|_| Failure::Overloaded("max_upstream_concurrency reached"))?,
-        ),
-        None => None,
-    };
-    let timer = state.metrics.upstream_timer(&route.name).start_timer();
-    let response = crate::forward::forward(route, parts, body, admission, downstream, trust_forwarded)
-        .await
-        .map_err(Failure::Upstream);
-    timer.observe_duration();
-    if let Some(reservation) = reservation {
-        reservation.settle(response.as_ref().is_ok_and(|r| r.status().is_success())).await;
+        Ok((response?, outcome))
     }
-    Ok((response?, outcome))
 }
 
 /// Replay protection, for a verified request on a route with `replay:`. The key is kept only if

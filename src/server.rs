@@ -147,10 +147,10 @@ impl Gateway {
             let state = self.state.clone();
             let proto = if acceptor.is_some() { "https" } else { "http" };
             let downstream = Downstream::new(peer, proto);
-            // Boxed: hyper keeps a slot the size of this future in every connection, idle or not.
+            // Boxed: hyper takes an idle connection apart (`into_parts`) only if the service's
+            // future is `Unpin`.
             let service = service_fn(move |request: Request<Incoming>| {
-                let (state, downstream) = (state.clone(), downstream.clone());
-                Box::pin(async move { Ok::<_, Infallible>(handler::handle(state, request, downstream).await) })
+                Box::pin(handler::handle(state.clone(), request, downstream.clone()))
             });
             match &acceptor {
                 None => serve_connection(

@@ -115,37 +115,42 @@ impl UpstreamPool {
 
     /// Sends `request` (origin-form URI, `Host` set) on an idle connection, or a new one.
     /// Returns the answer's head and the connection, to [`Self::put_back`] once the body is read.
-    pub async fn send(
+    ///
+    /// Not an `async fn`, which would hold `request` twice; and connecting and starting a cold
+    /// connection are boxed, being rare: this future is part of every request's.
+    pub fn send(
         &self,
         mut request: Request<Full<Body>>,
-    ) -> Result<(Response<Incoming>, Connection), ForwardError> {
-        while let Some(idle) = self.take_idle() {
-            let mut connection = match idle {
-                Idle::Warm(connection) => connection,
-                Idle::Cold(io) => match self.start(io).await {
-                    Ok(connection) => connection,
-                    Err(_) => continue,
-                },
-            };
-            if connection.sender.ready().await.is_err() {
-                continue;
+    ) -> impl Future<Output = Result<(Response<Incoming>, Connection), ForwardError>> + Send + '_ {
+        async move {
+            while let Some(idle) = self.take_idle() {
+                let mut connection = match idle {
+                    Idle::Warm(connection) => connection,
+                    Idle::Cold(io) => match Box::pin(self.start(io)).await {
+                        Ok(connection) => connection,
+                        Err(_) => continue,
+                    },
+                };
+                if connection.sender.ready().await.is_err() {
+                    continue;
+                }
+                match connection.sender.try_send_request(request).await {
+                    Ok(response) => return Ok((response, connection)),
+                    Err(mut error) => match error.take_message() {
+                        // Closed while idle, before anything was written: the request goes on another.
+                        Some(unsent) => request = unsent,
+                        None => return Err(ForwardError::Unreachable(error_chain(&error.into_error()))),
+                    },
+                }
             }
-            match connection.sender.try_send_request(request).await {
-                Ok(response) => return Ok((response, connection)),
-                Err(mut error) => match error.take_message() {
-                    // Closed while idle, before anything was written: the request goes on another.
-                    Some(unsent) => request = unsent,
-                    None => return Err(ForwardError::Unreachable(error_chain(&error.into_error()))),
-                },
-            }
+            let mut connection = Box::pin(self.connect()).await?;
+            let response = connection
+                .sender
+                .send_request(request)
+                .await
+                .map_err(|error| ForwardError::Unreachable(error_chain(&error)))?;
+            Ok((response, connection))
         }
-        let mut connection = self.connect().await?;
-        let response = connection
-            .sender
-            .send_request(request)
-            .await
-            .map_err(|error| ForwardError::Unreachable(error_chain(&error)))?;
-        Ok((response, connection))
     }
 
     /// Returns a connection whose answer was read in full, for the next request.
