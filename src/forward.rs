@@ -93,7 +93,16 @@ fn upstream_request(
     set_hookgate_headers(&mut parts.headers, route, admission);
     add_forwarded(&mut parts.headers, original_host, downstream, trust_forwarded);
     parts.headers.insert(header::HOST, pool.host().clone());
-    parts.headers.insert(header::CONTENT_LENGTH, HeaderValue::from(body.len()));
+    // The sender's own Content-Length goes on when it is one value that counts this body (the
+    // usual case, and no allocation); otherwise (chunked, repeated) the gateway writes one.
+    let mut lengths = parts.headers.get_all(header::CONTENT_LENGTH).iter();
+    let exact = match (lengths.next(), lengths.next()) {
+        (Some(length), None) => length.to_str().ok().and_then(|text| text.parse().ok()) == Some(body.len()),
+        _ => false,
+    };
+    if !exact {
+        parts.headers.insert(header::CONTENT_LENGTH, HeaderValue::from(body.len()));
+    }
     // Origin-form: the path and query exactly as the sender wrote them.
     parts.uri = match parts.uri.path_and_query() {
         Some(path_and_query) => Uri::from(path_and_query.clone()),
@@ -105,6 +114,7 @@ fn upstream_request(
 
 /// Sends `request` and reads the whole answer; the connection goes back to the pool after.
 /// (Not an `async fn`, which would hold `request` twice.)
+#[expect(clippy::manual_async_fn, reason = "an async fn would hold `request` twice")]
 fn exchange(
     pool: &UpstreamPool,
     request: http::Request<Full<Body>>,

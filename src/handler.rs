@@ -178,6 +178,7 @@ impl Failure {
 /// This future and those it awaits are written as functions returning `async` blocks: an
 /// `async fn` keeps a second copy of its arguments, and this future is moved into place (and
 /// once boxed) for every request.
+#[expect(clippy::manual_async_fn, reason = "an async fn would hold the request twice")]
 pub fn handle(
     state: Arc<AppState>,
     request: Request<Incoming>,

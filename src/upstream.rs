@@ -118,6 +118,7 @@ impl UpstreamPool {
     ///
     /// Not an `async fn`, which would hold `request` twice; and connecting and starting a cold
     /// connection are boxed, being rare: this future is part of every request's.
+    #[expect(clippy::manual_async_fn, reason = "an async fn would hold `request` twice")]
     pub fn send(
         &self,
         mut request: Request<Full<Body>>,

@@ -346,18 +346,33 @@ async fn a_freshbooks_form_from_the_vectors_is_forwarded_byte_for_byte() {
 
 /// The head the upstream sees for a signed request whose header names are in mixed case.
 async fn upstream_head(extra: &str) -> String {
+    upstream_head_with(extra, "Content-Length: 2\r\n").await
+}
+
+/// [`upstream_head`] with the request's `Content-Length` lines written as `length_lines`.
+async fn upstream_head_with(extra: &str, length_lines: &str) -> String {
     let upstream = common::RawUpstream::start(false).await;
     let gateway = Gateway::start(&format!("{extra}{}", ROUTES.replace("{upstream}", &upstream.url))).await;
     let body = b"{}";
     let signature = gateway.sign("freispace", body);
     let (name, value) = &signature[0];
     let request = format!(
-        "POST /hooks/freispace HTTP/1.1\r\nHost: h\r\nX-Custom-Case: 1\r\n{name}: {}\r\nContent-Length: 2\r\n\r\n",
+        "POST /hooks/freispace HTTP/1.1\r\nHost: h\r\nX-Custom-Case: 1\r\n{name}: {}\r\n{length_lines}\r\n",
         value.to_str().expect("ASCII")
     );
     let reply = raw_exchange(gateway.public, &[request.as_bytes(), body].concat()).await;
     assert_eq!(reply.status, 200, "{reply:?}");
     upstream.heads().pop().expect("the upstream's copy of the head")
+}
+
+#[tokio::test]
+async fn the_upstream_gets_exactly_one_content_length() {
+    // hyper accepts a length repeated on two lines (and refuses `2, 2` with 400).
+    for lines in ["Content-Length: 2\r\n", "Content-Length: 2\r\nContent-Length: 2\r\n"] {
+        let head = upstream_head_with("", lines).await.to_ascii_lowercase();
+        let lengths: Vec<&str> = head.split("\r\n").filter(|line| line.starts_with("content-length:")).collect();
+        assert_eq!(lengths, ["content-length: 2"], "sent {lines:?}, forwarded {head}");
+    }
 }
 
 #[tokio::test]

@@ -113,7 +113,7 @@ pub fn signature_layout(data: &[u8]) {
 fn round_trip(layout: &Layout, signature: &str, timestamp: &str) {
     let written = layout.format(signature, timestamp);
     let read = layout.parse(&written).unwrap_or_else(|| panic!("{layout:?} cannot read back {written:?}"));
-    assert_eq!(read.signatures, [signature], "{layout:?} {written:?}");
+    assert_eq!(read.signatures[..], [signature], "{layout:?} {written:?}");
     if let Layout::Params { .. } = layout {
         assert_eq!(read.timestamp, Some(timestamp), "{layout:?} {written:?}");
     }

@@ -3,6 +3,8 @@
 
 use std::borrow::Cow;
 
+use smallvec::{SmallVec, smallvec};
+
 /// The shape of a signature header's value.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Layout {
@@ -18,7 +20,8 @@ pub enum Layout {
 /// What a signature header holds.
 #[derive(Debug, PartialEq, Eq)]
 pub struct Presented<'a> {
-    pub signatures: Vec<&'a str>,
+    /// Inline up to two: a plain header holds one, and lists rarely more than two.
+    pub signatures: SmallVec<[&'a str; 2]>,
     /// The timestamp element of a `Params` header.
     pub timestamp: Option<&'a str>,
 }
@@ -28,11 +31,11 @@ impl Layout {
     pub fn parse<'a>(&self, text: &'a str) -> Option<Presented<'a>> {
         match self {
             Layout::Plain { prefix } => {
-                Some(Presented { signatures: vec![text.strip_prefix(prefix.as_ref())?], timestamp: None })
+                Some(Presented { signatures: smallvec![text.strip_prefix(prefix.as_ref())?], timestamp: None })
             }
             Layout::Params { separator, timestamp_key, signature_key } => {
                 let mut timestamps = Vec::new();
-                let mut signatures = Vec::new();
+                let mut signatures = SmallVec::new();
                 for (key, value) in text.split(*separator).filter_map(|item| item.split_once('=')) {
                     if key == *timestamp_key {
                         timestamps.push(value);
@@ -46,7 +49,7 @@ impl Layout {
                 }
             }
             Layout::Versioned { version } => {
-                let signatures: Vec<&str> = text
+                let signatures: SmallVec<[&str; 2]> = text
                     .split(' ')
                     .filter_map(|entry| entry.split_once(','))
                     .filter(|(v, _)| v == version)
@@ -86,7 +89,7 @@ mod tests {
     #[test]
     fn params_follow_stripe_rules() {
         let parsed = STRIPE.parse("t=12,v1=aa,v0=bb,v1=cc,junk,x=y").expect("valid");
-        assert_eq!(parsed, Presented { signatures: vec!["aa", "cc"], timestamp: Some("12") });
+        assert_eq!(parsed, Presented { signatures: smallvec!["aa", "cc"], timestamp: Some("12") });
         assert_eq!(STRIPE.parse("t=1,t=2,v1=aa"), None, "two timestamps");
         assert_eq!(STRIPE.parse("v1=aa"), None, "no timestamp");
         assert_eq!(STRIPE.parse("t=1,v0=aa"), None, "no v1");
@@ -98,7 +101,7 @@ mod tests {
     fn versioned_keeps_only_its_version() {
         let layout = Layout::Versioned { version: "v1" };
         let parsed = layout.parse("v1a,xx v1,aa v2,bb v1,cc").expect("valid");
-        assert_eq!(parsed.signatures, ["aa", "cc"]);
+        assert_eq!(parsed.signatures[..], ["aa", "cc"]);
         assert_eq!(layout.parse("v1a,xx v2,bb"), None);
         assert_eq!(layout.format("aa", ""), "v1,aa");
     }
@@ -106,7 +109,7 @@ mod tests {
     #[test]
     fn plain_needs_its_prefix() {
         let layout = Layout::Plain { prefix: Cow::Borrowed("sha256=") };
-        assert_eq!(layout.parse("sha256=ab").expect("valid").signatures, ["ab"]);
+        assert_eq!(layout.parse("sha256=ab").expect("valid").signatures[..], ["ab"]);
         assert_eq!(layout.parse("sha1=ab"), None);
     }
 }

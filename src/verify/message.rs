@@ -4,6 +4,7 @@
 use std::borrow::Cow;
 
 use http::HeaderName;
+use smallvec::SmallVec;
 
 use super::form_json::{FormError, form_to_python_json};
 use super::{Rejection, SignedRequest, first_header};
@@ -105,7 +106,7 @@ impl Template {
     /// The message for `request`, as pieces in order.
     pub fn render<'a>(&'a self, request: &SignedRequest<'a>, timestamp: &'a str) -> Result<Message<'a>, Rejection> {
         let url = || request.url.ok_or_else(|| Rejection::Missing("public URL (set public_url on the route)".into()));
-        let mut pieces = Vec::with_capacity(self.0.len() + 1);
+        let mut pieces = SmallVec::new();
         for part in &self.0 {
             pieces.push(match part {
                 Part::Literal(text) => Cow::Borrowed(text.as_bytes()),
@@ -148,8 +149,10 @@ impl std::fmt::Display for Template {
 }
 
 /// A rendered message: borrowed pieces, plus any text the scheme derived from the request.
+/// Inline up to six pieces (Slack's `v0:{timestamp}:{body}` with a body in two frames): most
+/// messages need no allocation.
 #[derive(Debug)]
-pub struct Message<'a>(Vec<Cow<'a, [u8]>>);
+pub struct Message<'a>(SmallVec<[Cow<'a, [u8]>; 6]>);
 
 impl Message<'_> {
     pub fn pieces(&self) -> impl Iterator<Item = &[u8]> {
