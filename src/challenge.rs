@@ -58,7 +58,7 @@ pub fn verified_answer(
                 (event["event"] == "endpoint.url_validation").then(|| event["payload"]["plainToken"].as_str())??;
             // The answer proves we hold the secret token: the one this request verified under.
             let KeyMaterial::Shared(secret) = &keys.get(verified.key_index)?.material else { return None };
-            let encrypted = Encoding::Hex.encode(&Algorithm::Sha256.mac(secret.expose(), [plain.as_bytes()]));
+            let encrypted = Encoding::Hex.encode(&Algorithm::Sha256.mac(secret, [plain.as_bytes()]));
             Some(json_response(&json!({ "plainToken": plain, "encryptedToken": encrypted })))
         }
         "discord" => (event()?["type"] == 1).then(|| json_response(&json!({ "type": 1 }))),
@@ -81,6 +81,8 @@ fn json_response(value: &Value) -> Response<Full<Bytes>> {
 #[cfg(test)]
 mod tests {
     use http_body_util::BodyExt as _;
+
+    use crate::config::secret::Secret;
 
     use super::*;
 
@@ -121,7 +123,8 @@ mod tests {
         let keys = [Key::shared("secret-token")];
         let body = br#"{"payload":{"plainToken":"qgg8vlvZRS6UYooatFL8Aw"},"event_ts":1654503849680,"event":"endpoint.url_validation"}"#;
         let answer = body_of(verified_answer("zoom", &keys, &verified(), &HeaderMap::new(), body).expect("answered"));
-        let expected = hex::encode(Algorithm::Sha256.mac(b"secret-token", [b"qgg8vlvZRS6UYooatFL8Aw".as_slice()]));
+        let expected =
+            hex::encode(Algorithm::Sha256.mac(&Secret::new("secret-token"), [b"qgg8vlvZRS6UYooatFL8Aw".as_slice()]));
         assert_eq!(answer, format!(r#"{{"encryptedToken":"{expected}","plainToken":"qgg8vlvZRS6UYooatFL8Aw"}}"#));
     }
 

@@ -2,8 +2,12 @@
 
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as BASE64;
+use std::sync::OnceLock;
+
 use hmac::digest::KeyInit;
 use hmac::{Hmac, Mac};
+
+use crate::config::secret::Secret;
 
 /// The hash inside an HMAC.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -47,22 +51,40 @@ impl Algorithm {
     }
 
     /// HMAC of the concatenation of `parts`, fed piece by piece so the body is never copied.
-    pub fn mac<'a>(self, key: &[u8], parts: impl IntoIterator<Item = &'a [u8]>) -> MacBytes {
-        fn run<'a, M: Mac + KeyInit>(key: &[u8], parts: impl IntoIterator<Item = &'a [u8]>) -> MacBytes {
-            let mut mac = <M as KeyInit>::new_from_slice(key).expect("HMAC accepts keys of any length");
+    pub fn mac<'a>(self, secret: &Secret, parts: impl IntoIterator<Item = &'a [u8]>) -> MacBytes {
+        fn run<'a, M: Mac + KeyInit + Clone>(
+            keyed: &OnceLock<M>,
+            key: &[u8],
+            parts: impl IntoIterator<Item = &'a [u8]>,
+        ) -> MacBytes {
+            let keyed =
+                keyed.get_or_init(|| <M as KeyInit>::new_from_slice(key).expect("HMAC accepts keys of any length"));
+            let mut mac = keyed.clone();
             parts.into_iter().for_each(|part| mac.update(part));
             let output = mac.finalize().into_bytes();
             let mut bytes = [0; MacBytes::MAX];
             bytes[..output.len()].copy_from_slice(&output);
             MacBytes { bytes, len: output.len() }
         }
+        let (keyed, key) = (secret.keyed_macs(), secret.expose());
         match self {
-            Self::Md5 => run::<Hmac<md5::Md5>>(key, parts),
-            Self::Sha1 => run::<Hmac<sha1::Sha1>>(key, parts),
-            Self::Sha256 => run::<Hmac<sha2::Sha256>>(key, parts),
-            Self::Sha512 => run::<Hmac<sha2::Sha512>>(key, parts),
+            Self::Md5 => run(&keyed.md5, key, parts),
+            Self::Sha1 => run(&keyed.sha1, key, parts),
+            Self::Sha256 => run(&keyed.sha256, key, parts),
+            Self::Sha512 => run(&keyed.sha512, key, parts),
         }
     }
+}
+
+/// One secret's HMAC states with the key already taken in, per algorithm, each made on first
+/// use. A MAC starts from a copy instead of padding and hashing the key again: two blocks of the
+/// hash, a tenth of the work at 1 KiB. Key material: no `Debug`.
+#[derive(Clone, Default)]
+pub struct KeyedMacs {
+    md5: OnceLock<Hmac<md5::Md5>>,
+    sha1: OnceLock<Hmac<sha1::Sha1>>,
+    sha256: OnceLock<Hmac<sha2::Sha256>>,
+    sha512: OnceLock<Hmac<sha2::Sha512>>,
 }
 
 /// A MAC, kept on the stack: verifying a request allocates nothing for it.
@@ -214,9 +236,23 @@ mod tests {
     use super::*;
 
     #[test]
+    fn a_secret_keyed_once_gives_the_same_mac_every_time() {
+        // RFC 4231, test case 2.
+        let (secret, expected) =
+            (Secret::new("Jefe"), "5bdcc146bf60754e6a042426089575c75a003f089d2739839dec58b964ec3843");
+        for _ in 0..3 {
+            let pieces = [b"what do ya want ".as_slice(), b"for nothing?"];
+            assert_eq!(hex::encode(Algorithm::Sha256.mac(&secret, pieces)), expected);
+            assert_eq!(hex::encode(Algorithm::Sha256.mac(&secret.clone(), pieces)), expected);
+            // Another algorithm keyed with the same secret has a state of its own.
+            assert_eq!(hex::encode(Algorithm::Sha1.mac(&secret, pieces)), "effcdf6ae5eb2fa2d27416d5f184df9c259a7c79");
+        }
+    }
+
+    #[test]
     fn encode_mac_writes_what_encode_returns() {
         for algorithm in [Algorithm::Md5, Algorithm::Sha1, Algorithm::Sha256, Algorithm::Sha512] {
-            let mac = algorithm.mac(b"key", [b"message".as_slice()]);
+            let mac = algorithm.mac(&Secret::new("key"), [b"message".as_slice()]);
             assert_eq!(mac.len(), algorithm.output_len());
             for encoding in [Encoding::Hex, Encoding::Base64] {
                 let mut out = [0; 128];

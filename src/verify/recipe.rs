@@ -139,7 +139,7 @@ impl Recipe {
         match self.crypto {
             Crypto::Hmac(algorithm) => active_secrets(keys, now).find_map(|(index, secret)| {
                 // Compare encoded strings, as the providers do: upper-case hex never matches.
-                let mac = algorithm.mac(secret.expose(), message.pieces());
+                let mac = algorithm.mac(secret, message.pieces());
                 let mut text = [0; 128];
                 let expected = self.encoding.encode_mac(&mac, &mut text);
                 let matched =
@@ -221,9 +221,7 @@ impl Recipe {
         }
         let message = self.message.render(&request, &timestamp_text)?;
         let signature = match (self.crypto, key) {
-            (Crypto::Hmac(algorithm), SigningKey::Shared(secret)) => {
-                algorithm.mac(secret.expose(), message.pieces()).to_vec()
-            }
+            (Crypto::Hmac(algorithm), SigningKey::Shared(secret)) => algorithm.mac(secret, message.pieces()).to_vec(),
             (Crypto::Ed25519, SigningKey::Ed25519(private)) => {
                 use ed25519_dalek::Signer as _;
                 private.sign(&message.to_vec()).to_bytes().to_vec()
