@@ -235,7 +235,7 @@ pub struct Route {
     pub max_body_bytes: usize,
     pub upstream_timeout: Duration,
     /// Requests this route may have at its upstream at once; more are answered 503.
-    pub upstream_slots: Option<Arc<tokio::sync::Semaphore>>,
+    pub upstream_slots: Option<Arc<crate::slots::Slots>>,
     pub scheme: Scheme,
     /// May be empty only while `enrolment` waits for the first FreshBooks verifier.
     pub keys: Vec<Key>,
@@ -463,7 +463,7 @@ impl Checker<'_> {
                 self.problem(&format!("{at}.max_upstream_concurrency"), "must be at least 1");
                 None
             }
-            Some(slots) => Some(Some(Arc::new(tokio::sync::Semaphore::new(slots)))),
+            Some(slots) => Some(Some(Arc::new(crate::slots::Slots::new(slots)))),
             None => Some(None),
         };
         let upstream_tls = match (&raw.upstream_tls, &target) {

@@ -18,13 +18,12 @@ use crate::body::{Body, Collector};
 use crate::challenge;
 use arc_swap::ArcSwap;
 
-use tokio::sync::Semaphore;
-
 use crate::config::{Challenge, Config, Limits, Route};
 use crate::forward::{Admission, ForwardError};
 use crate::metrics::Metrics;
 use crate::replay::{Refusal, Reservation};
 use crate::routes::{Lookup, RouteTable};
+use crate::slots::Slots;
 use crate::verify::form_json::parse_form;
 use crate::verify::{Rejection, SignedRequest, UnixTime};
 
@@ -34,8 +33,8 @@ pub struct AppState {
     pub snapshot: ArcSwap<Snapshot>,
     pub metrics: Metrics,
     pub enrolment: EnrolmentLimiter,
-    /// One permit per request being handled (`limits.max_concurrent_requests`).
-    pub request_slots: Arc<Semaphore>,
+    /// One slot per request being handled (`limits.max_concurrent_requests`).
+    pub request_slots: Slots,
     pub limits: Limits,
 }
 
@@ -194,9 +193,9 @@ pub fn handle(
         let (route, result) = match snapshot.routes.find(request.method(), request.uri().path()) {
             // A request holds its slot from before its body is read until its answer, which bounds
             // the memory bodies take. When none is free, answering at once beats queueing.
-            Lookup::Found(route) => match state.request_slots.clone().try_acquire_owned() {
-                Ok(_slot) => (Some(route), route_request(&state, &snapshot, route, request, downstream).await),
-                Err(_) => (Some(route), Err(Failure::Overloaded("max_concurrent_requests reached"))),
+            Lookup::Found(route) => match state.request_slots.try_take() {
+                Some(_slot) => (Some(route), route_request(&state, &snapshot, route, request, downstream).await),
+                None => (Some(route), Err(Failure::Overloaded("max_concurrent_requests reached"))),
             },
             Lookup::MethodNotAllowed(route) => (Some(route), Err(Failure::MethodNotAllowed(allow_header(route)))),
             Lookup::NotFound => (None, Err(Failure::NoRoute)),
@@ -305,12 +304,7 @@ fn route_request<'a>(
         };
         let reservation = reserve_replay(state, route, &admission, signed).await?;
         let _upstream_slot = match &route.upstream_slots {
-            Some(slots) => Some(
-                slots
-                    .clone()
-                    .try_acquire_owned()
-                    .map_err(|_| Failure::Overloaded("max_upstream_concurrency reached"))?,
-            ),
+            Some(slots) => Some(slots.try_take().ok_or(Failure::Overloaded("max_upstream_concurrency reached"))?),
             None => None,
         };
         let timer = state.metrics.upstream_timer(&route.name).start_timer();

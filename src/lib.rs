@@ -18,6 +18,7 @@ pub mod reload;
 pub mod replay;
 pub mod routes;
 pub mod server;
+pub mod slots;
 pub mod tls;
 pub mod upstream;
 pub mod verify;

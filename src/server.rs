@@ -68,7 +68,7 @@ impl Gateway {
             snapshot: ArcSwap::from_pointee(Snapshot::new(config)),
             metrics,
             enrolment: EnrolmentLimiter::default(),
-            request_slots: Arc::new(tokio::sync::Semaphore::new(limits.max_concurrent_requests)),
+            request_slots: crate::slots::Slots::new(limits.max_concurrent_requests),
             limits,
         };
         Ok(Self {
