@@ -159,12 +159,12 @@ impl UpstreamPool {
         if connection.sender.is_closed() {
             return;
         }
-        let mut idle = lock(&self.idle);
+        let (mut idle, now) = (lock(&self.idle), Instant::now());
         // The oldest are first: drop the expired ones so connections do not linger unused.
-        let expired = idle.iter().take_while(|(_, since)| since.elapsed() >= IDLE_TIMEOUT).count();
+        let expired = idle.iter().take_while(|(_, since)| now.duration_since(*since) >= IDLE_TIMEOUT).count();
         idle.drain(..expired);
         if idle.len() < MAX_IDLE {
-            idle.push((Idle::Warm(connection), Instant::now()));
+            idle.push((Idle::Warm(connection), now));
         }
     }
 

@@ -49,8 +49,8 @@ struct Activity {
     started: Instant,
     /// Microseconds from `started` to the last byte read or written.
     last_io: AtomicU64,
-    /// Microseconds from `started` to when the connection last began waiting for a request head:
-    /// its last answer, or the last bytes of it written.
+    /// Microseconds from `started` to when the connection last began waiting for a request
+    /// head: the last bytes of an answer written.
     head_awaited_from: AtomicU64,
     /// Requests whose answer is not ready yet.
     answering: AtomicUsize,
@@ -86,11 +86,15 @@ impl Activity {
         self.head_awaited_from.store(self.note_io(), Ordering::Relaxed);
     }
 
-    /// No request is being answered, and no complete head has arrived within `timeout` of the
-    /// last answer (or of the start): a slow or silent sender.
+    /// No request is being answered or written, and no complete head has arrived within
+    /// `timeout` of the last answer written (or of the start): a slow or silent sender. (hyper
+    /// writes an answer in the same poll that finds it ready, so a ready answer is either
+    /// written or `write_blocked`.)
     fn head_overdue(&self, timeout: Duration, now: Instant) -> bool {
         let awaited_from = self.started + Duration::from_micros(self.head_awaited_from.load(Ordering::Relaxed));
-        self.answering.load(Ordering::Relaxed) == 0 && now >= awaited_from + timeout
+        self.answering.load(Ordering::Relaxed) == 0
+            && !self.write_blocked.load(Ordering::Relaxed)
+            && now >= awaited_from + timeout
     }
 
     /// When the connection will have been idle for [`RELEASE_AFTER`].
@@ -231,7 +235,6 @@ impl<F: Future + Unpin> Future for Answering<F> {
         let activity = &self.activity;
         activity.read_since_answer.store(false, Ordering::Relaxed);
         activity.answered.store(true, Ordering::Relaxed);
-        activity.head_awaited_from.store(activity.started.elapsed().as_micros() as u64, Ordering::Relaxed);
         activity.answering.fetch_sub(1, Ordering::Relaxed);
         Poll::Ready(response)
     }
