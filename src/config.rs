@@ -203,7 +203,8 @@ pub struct TlsFiles {
 pub struct Limits {
     /// Requests handled at once; more are answered 503 with `Retry-After` at once.
     pub max_concurrent_requests: usize,
-    /// Time to send a request head; also how long an idle HTTP/1 keep-alive connection stays open.
+    /// Time to send a request head, counted from the end of the previous answer (or the
+    /// connection's start); so also how long an idle HTTP/1 keep-alive connection stays open.
     pub header_read_timeout: Duration,
     /// Time to send the whole body once the head arrived; more is 408.
     pub body_read_timeout: Duration,

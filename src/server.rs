@@ -147,10 +147,9 @@ impl Gateway {
             let state = self.state.clone();
             let proto = if acceptor.is_some() { "https" } else { "http" };
             let downstream = Downstream::new(peer, proto);
-            // Boxed: hyper takes an idle connection apart (`into_parts`) only if the service's
-            // future is `Unpin`.
+            // Not boxed here: `idle` keeps one box per serving connection for it.
             let service = service_fn(move |request: Request<Incoming>| {
-                Box::pin(handler::handle(state.clone(), request, downstream.clone()))
+                handler::handle(state.clone(), request, downstream.clone())
             });
             match &acceptor {
                 None => serve_connection(
@@ -341,7 +340,7 @@ pub fn listen(addr: SocketAddr) -> std::io::Result<TcpListener> {
 }
 
 /// Serves one plain connection in a task of its own, watched by `drain`.
-fn serve_connection<S: ConnectionService<Future: Unpin> + Clone + Unpin>(
+fn serve_connection<S: ConnectionService + Clone + Unpin>(
     builder: &Arc<Protocols>,
     drain: &Drain,
     stream: TcpStream,

@@ -12,8 +12,8 @@
 
 use std::io;
 use std::pin::Pin;
-use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll, ready};
 use std::time::{Duration, Instant};
 
@@ -111,25 +111,25 @@ impl Activity {
 }
 
 /// Serves a new `connection` until it closes, the drain asks it to finish, or the hard stop.
-pub(super) async fn serve<S: ConnectionService<Future: Unpin> + Clone + Unpin>(connection: Connection<S>) {
+pub(super) async fn serve<S: ConnectionService + Clone + Unpin>(connection: Connection<S>) {
     serve_from(connection, false).await
 }
 
 /// Serves `connection`; when it idles, releases hyper's state and moves the wait for the next
 /// request to a task of its own (see [`wait_for_request`]). A connection that `answered` before
 /// is past its first request, which is never released mid-head.
-async fn serve_from<S: ConnectionService<Future: Unpin> + Clone + Unpin>(
-    mut connection: Connection<S>,
-    mut answered: bool,
-) {
+async fn serve_from<S: ConnectionService + Clone + Unpin>(mut connection: Connection<S>, mut answered: bool) {
     let mut unread = Bytes::new();
     loop {
         let activity = Arc::new(Activity::new(answered));
         let counted = {
             let (activity, service) = (activity.clone(), connection.service.clone());
+            let spare: Spare<S::Future> = Arc::default();
             service_fn(move |request: Request<Incoming>| {
                 activity.answering.fetch_add(1, Ordering::Relaxed);
-                Answering { answer: service.call(request), activity: activity.clone() }
+                let mut slot = lock(&spare).take().unwrap_or_else(|| Box::pin(None));
+                slot.set(Some(service.call(request)));
+                Answering { slot: Some(slot), spare: spare.clone(), activity: activity.clone() }
             })
         };
         let transport = Transport { socket: connection.socket, unread, activity: activity.clone() };
@@ -198,7 +198,7 @@ async fn serve_from<S: ConnectionService<Future: Unpin> + Clone + Unpin>(
 /// A plain function returning a future: an `async fn` would keep a second copy of `connection`,
 /// and this future is what every idle connection costs.
 #[expect(clippy::manual_async_fn, reason = "an async fn would hold `connection` twice")]
-fn wait_for_request<S: ConnectionService<Future: Unpin> + Clone + Unpin>(
+fn wait_for_request<S: ConnectionService + Clone + Unpin>(
     mut connection: Connection<S>,
 ) -> impl Future<Output = ()> + Send {
     async move {
@@ -217,27 +217,63 @@ fn wait_for_request<S: ConnectionService<Future: Unpin> + Clone + Unpin>(
 
 /// Starts serving `connection` in a task of its own. (A plain function between the two async
 /// ones, so neither future's type depends on the other's.)
-fn spawn_serve<S: ConnectionService<Future: Unpin> + Clone + Unpin>(connection: Connection<S>) {
+fn spawn_serve<S: ConnectionService + Clone + Unpin>(connection: Connection<S>) {
     tokio::spawn(serve_from(connection, true));
 }
 
 /// A request's answer, counted as given once it is ready.
+///
+/// hyper takes an idle connection apart only if the service's future is `Unpin`, so the answer
+/// runs in a box; the box (a few KB, past the allocator's fast path) is kept for the
+/// connection's next request instead of being allocated and freed for each one.
 struct Answering<F> {
-    answer: F,
+    /// `None` once the answer was given.
+    slot: Option<Slot<F>>,
+    /// Where the slot goes back for the next request.
+    spare: Spare<F>,
     activity: Arc<Activity>,
 }
 
-impl<F: Future + Unpin> Future for Answering<F> {
+/// A request's future, in place; `None` between requests.
+type Slot<F> = Pin<Box<Option<F>>>;
+
+/// The serving hyper connection's spare slot (dropped with it, so an idle connection keeps none).
+type Spare<F> = Arc<Mutex<Option<Slot<F>>>>;
+
+impl<F> Answering<F> {
+    /// Drops the future in place and keeps the slot for the next request.
+    fn give_back(&mut self) {
+        if let Some(mut slot) = self.slot.take() {
+            slot.set(None);
+            *lock(&self.spare) = Some(slot);
+        }
+    }
+}
+
+impl<F: Future> Future for Answering<F> {
     type Output = F::Output;
 
     fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<F::Output> {
-        let response = ready!(Pin::new(&mut self.answer).poll(cx));
+        let slot = self.slot.as_mut().expect("an answer is not polled after it was given");
+        let answer = slot.as_mut().as_pin_mut().expect("a slot holds its future until given back");
+        let response = ready!(answer.poll(cx));
+        self.give_back();
         let activity = &self.activity;
         activity.read_since_answer.store(false, Ordering::Relaxed);
         activity.answered.store(true, Ordering::Relaxed);
         activity.answering.fetch_sub(1, Ordering::Relaxed);
         Poll::Ready(response)
     }
+}
+
+impl<F> Drop for Answering<F> {
+    fn drop(&mut self) {
+        self.give_back();
+    }
+}
+
+fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    mutex.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
 /// The socket as hyper sees it: bytes an earlier hyper connection left unread come first.
