@@ -291,8 +291,8 @@ async fn sniff_protocol(stream: &TcpStream) -> std::io::Result<Option<Protocol>>
 
 /// The connection settings of both protocols, from the configured limits.
 struct Protocols {
-    /// HTTP/1 on plain TCP, where [`idle`] times each request head: one timer per connection,
-    /// where hyper's header timer is a boxed timer started and stopped for every request.
+    /// HTTP/1 on plain TCP. Its request heads are timed by [`idle`]'s one timer per connection,
+    /// not by hyper's header timer (a boxed timer started and stopped for every request).
     http1: http1::Builder,
     /// HTTP/1 under TLS, timed by hyper's header timer.
     http1_tls: http1::Builder,
