@@ -208,13 +208,13 @@ pub fn handle(
             // request takes. Metrics count them all; failures, the ones to look into, stay at info.
             Ok((response, outcome)) => {
                 tracing::debug!(route = route_name, %method, path = uri.path(), status = response.status().as_u16(), outcome,
-                duration_us = elapsed.as_micros() as u64, "request");
+                    duration_us = elapsed.as_micros() as u64, "request");
                 (response, outcome)
             }
             Err(failure) => {
                 let response = failure.response();
                 tracing::info!(route = route_name, %method, path = uri.path(), status = response.status().as_u16(), outcome = failure.outcome(),
-                reason = %FailureReason(&failure), duration_us = elapsed.as_micros() as u64, "request");
+                    reason = %FailureReason(&failure), duration_us = elapsed.as_micros() as u64, "request");
                 (response, failure.outcome())
             }
         };
@@ -290,7 +290,7 @@ fn route_request<'a>(
             Err(rejection) if !route.enforce => {
                 state.metrics.count_report_only(&route.name, rejection.outcome());
                 tracing::warn!(route = %route.name, outcome = rejection.outcome(), reason = %rejection,
-                "report-only route: forwarding a request that failed verification");
+                    "report-only route: forwarding a request that failed verification");
                 Admission::ReportOnly(rejection)
             }
             Err(rejection) => {

@@ -91,15 +91,19 @@ impl Activity {
     /// writes an answer in the same poll that finds it ready, so a ready answer is either
     /// written or `write_blocked`.)
     fn head_overdue(&self, timeout: Duration, now: Instant) -> bool {
-        let awaited_from = self.started + Duration::from_micros(self.head_awaited_from.load(Ordering::Relaxed));
         self.answering.load(Ordering::Relaxed) == 0
             && !self.write_blocked.load(Ordering::Relaxed)
-            && now >= awaited_from + timeout
+            && now >= self.instant(&self.head_awaited_from) + timeout
     }
 
     /// When the connection will have been idle for [`RELEASE_AFTER`].
     fn release_at(&self) -> Instant {
-        self.started + Duration::from_micros(self.last_io.load(Ordering::Relaxed)) + RELEASE_AFTER
+        self.instant(&self.last_io) + RELEASE_AFTER
+    }
+
+    /// The moment one of the microsecond marks above stands for.
+    fn instant(&self, micros: &AtomicU64) -> Instant {
+        self.started + Duration::from_micros(micros.load(Ordering::Relaxed))
     }
 
     fn releasable(&self) -> bool {

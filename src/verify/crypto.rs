@@ -1,9 +1,9 @@
 //! The primitives: MAC algorithms, signature algorithms and how signatures are written.
 
-use base64::Engine as _;
-use base64::engine::general_purpose::STANDARD as BASE64;
 use std::sync::OnceLock;
 
+use base64::Engine as _;
+use base64::engine::general_purpose::STANDARD as BASE64;
 use hmac::digest::KeyInit;
 use hmac::{Hmac, Mac};
 
