@@ -133,19 +133,20 @@ impl Buf for Body {
 /// small frame could pin a buffer many times its size: a sender trickling its body would make the
 /// gateway hold far more than `max_body_bytes`. Frames of at least half the read size are kept,
 /// so what a body holds stays under twice its size in the worst case and about its size in
-/// practice; smaller ones are copied.
+/// practice; smaller ones are copied. A body that arrives whole in one frame is kept, whatever
+/// its size: it pins one read buffer, most often the one its head arrived in.
 #[derive(Debug)]
 pub struct Collector {
     body: Body,
     small: BytesMut,
     keep_from: usize,
+    announced: Option<usize>,
 }
 
 impl Collector {
     /// `read_size`: the most hyper reads at once (`max_buf_size`, here `max_header_bytes`).
     pub fn new(read_size: usize, announced: Option<usize>) -> Self {
-        let small = BytesMut::with_capacity(announced.unwrap_or(0).min(read_size / 2));
-        Self { body: Body::default(), small, keep_from: read_size / 2 }
+        Self { body: Body::default(), small: BytesMut::new(), keep_from: read_size / 2, announced }
     }
 
     /// Bytes received so far.
@@ -158,10 +159,17 @@ impl Collector {
     }
 
     pub fn push(&mut self, frame: Bytes) {
-        if frame.len() >= self.keep_from {
+        // The whole announced body in one frame, as a body that came with its head arrives: it
+        // pins one read buffer at most, most often the one its head's fields pin anyway.
+        let whole = self.is_empty() && self.announced == Some(frame.len());
+        if whole || frame.len() >= self.keep_from {
             self.flush_small();
             self.body.push(frame);
         } else {
+            if self.small.is_empty() {
+                let rest = self.announced.unwrap_or(0).saturating_sub(self.len());
+                self.small.reserve(rest.clamp(frame.len(), self.keep_from));
+            }
             self.small.extend_from_slice(&frame);
             if self.small.len() >= self.keep_from {
                 self.flush_small();
@@ -238,6 +246,22 @@ mod tests {
             let pieces: Vec<&[u8]> = body.pieces().collect();
             prop_assert!(pieces[..pieces.len() - 1].iter().all(|piece| piece.len() >= READ_SIZE / 2));
         }
+    }
+
+    #[test]
+    fn a_body_that_arrives_whole_is_kept_without_a_copy() {
+        let frame = Bytes::from(vec![7; 10]);
+        let mut collector = Collector::new(READ_SIZE, Some(frame.len()));
+        collector.push(frame.clone());
+        assert_eq!(collector.finish().into_bytes().as_ptr(), frame.as_ptr(), "the received frame itself");
+        // Only a part of the announced body: small, so copied.
+        let mut collector = Collector::new(READ_SIZE, Some(2 * frame.len()));
+        collector.push(frame.clone());
+        collector.push(frame.clone());
+        let body = collector.finish();
+        assert_eq!(body.pieces().count(), 1, "joined");
+        assert_ne!(body.pieces().next().map(<[u8]>::as_ptr), Some(frame.as_ptr()));
+        assert_eq!(body.into_bytes(), [&frame[..], &frame[..]].concat());
     }
 
     #[test]

@@ -196,9 +196,10 @@ pub struct TlsFiles {
     pub key_file: PathBuf,
 }
 
-/// Bounds on what senders can make the gateway hold. Memory for bodies stays under twice
-/// `max_concurrent_requests` × the largest `max_body_bytes` (bodies are kept in the buffers they
-/// were read into; see [`crate::body::Collector`]), and about once that in practice.
+/// Bounds on what senders can make the gateway hold. Memory for bodies stays under
+/// `max_concurrent_requests` × (twice the largest `max_body_bytes` + `max_header_bytes`) (bodies
+/// are kept in the buffers they were read into; see [`crate::body::Collector`]), and about
+/// `max_concurrent_requests` × the largest `max_body_bytes` in practice.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Limits {
     /// Requests handled at once; more are answered 503 with `Retry-After` at once.
