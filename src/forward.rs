@@ -120,10 +120,9 @@ fn exchange(
     request: http::Request<Full<Body>>,
 ) -> impl Future<Output = Result<Response<Full<Bytes>>, ForwardError>> + Send + '_ {
     async move {
-        let (response, mut connection) = pool.send(request).await?;
+        let (response, connection) = pool.send(request).await?;
         let (mut parts, body) = response.into_parts();
-        let collecting = Limited::new(body, MAX_RESPONSE_BYTES).collect();
-        let body = connection.drive(collecting).await?.map_err(|error| {
+        let body = Limited::new(body, MAX_RESPONSE_BYTES).collect().await.map_err(|error| {
             if error.is::<http_body_util::LengthLimitError>() {
                 ForwardError::ResponseTooLarge
             } else {
