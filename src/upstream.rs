@@ -385,4 +385,16 @@ mod tests {
         }
         assert_eq!(accepted.load(Ordering::SeqCst), 1);
     }
+
+    #[tokio::test]
+    async fn a_warm_connection_the_upstream_closed_or_wrote_to_is_not_used() {
+        for then in [Then::Close, Then::Babble] {
+            let (pool, accepted, act) = upstream(then).await;
+            exchange(&pool).await;
+            act.notify_one();
+            tokio::time::sleep(Duration::from_millis(100)).await;
+            exchange(&pool).await;
+            assert_eq!(accepted.load(Ordering::SeqCst), 2, "a new connection, and no request lost");
+        }
+    }
 }
