@@ -61,7 +61,7 @@ impl EnrolmentLimiter {
     pub const INTERVAL: Duration = Duration::from_secs(10);
 
     fn allow(&self, route: &str, now: Instant) -> bool {
-        let mut last = self.0.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        let mut last = crate::lock(&self.0);
         match last.get(route) {
             Some(at) if now.duration_since(*at) < Self::INTERVAL => false,
             _ => {

@@ -25,6 +25,12 @@ pub mod verify;
 
 pub use server::Gateway;
 
+/// Locks `mutex`, also after a holder panicked: every mutex here guards data that stays usable
+/// (a pool, a timestamp, a spare box), and a panic in one request must not stop the others.
+pub(crate) fn lock<T>(mutex: &std::sync::Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    mutex.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
 /// Binds the listeners of `config` and serves until `shutdown` completes.
 pub async fn run(config: config::Config, shutdown: impl std::future::Future<Output = ()>) -> std::io::Result<()> {
     Gateway::bind(config).await?.serve(shutdown).await;

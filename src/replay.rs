@@ -22,7 +22,7 @@ use std::collections::hash_map::RandomState;
 use std::hash::{BuildHasher, Hasher};
 use std::num::NonZeroUsize;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use prometheus::IntCounter;
@@ -361,7 +361,7 @@ const REPEAT_WARNING: Duration = Duration::from_secs(60);
 
 impl Alarm {
     fn failed(&self, route: &str, error: &StoreError) {
-        let mut state = self.state.lock().unwrap_or_else(PoisonError::into_inner);
+        let mut state = crate::lock(&self.state);
         state.total += 1;
         let now = Instant::now();
         let started = !self.failing.swap(true, Ordering::AcqRel);
@@ -377,7 +377,7 @@ impl Alarm {
 
     fn recovered(&self, route: &str) {
         if self.failing.load(Ordering::Acquire) && self.failing.swap(false, Ordering::AcqRel) {
-            let mut state = self.state.lock().unwrap_or_else(PoisonError::into_inner);
+            let mut state = crate::lock(&self.state);
             tracing::info!(route, failed_operations = state.total, "replay store answering again");
             *state = AlarmState::default();
         }

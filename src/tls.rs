@@ -62,7 +62,7 @@ impl ReloadingCert {
     /// A broken or half-written pair is refused and the old certificate keeps serving.
     pub fn reload_if_changed(&self) -> Result<bool, String> {
         let (cert_pem, key_pem) = (read(&self.cert_file)?, read(&self.key_file)?);
-        let mut loaded = self.loaded.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        let mut loaded = crate::lock(&self.loaded);
         if (&cert_pem, &key_pem) == (&loaded.0, &loaded.1) {
             return Ok(false);
         }

@@ -9,7 +9,7 @@
 use std::future::poll_fn;
 use std::pin::Pin;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard, OnceLock, Weak};
+use std::sync::{Arc, Mutex, OnceLock, Weak};
 use std::time::{Duration, Instant};
 
 use http::uri::{Authority, Scheme};
@@ -24,6 +24,7 @@ use tokio_rustls::TlsConnector;
 
 use crate::body::Body;
 use crate::forward::{ForwardError, error_chain};
+use crate::lock;
 
 /// A connection idle longer than this is closed rather than reused.
 const IDLE_TIMEOUT: Duration = Duration::from_secs(60);
@@ -256,10 +257,6 @@ fn take_if_cool(idle: &IdleList, id: u64) -> Option<Instant> {
         matches!(connection, Idle::Warm(warm) if warm.id == id) && since.elapsed() >= COOL_AFTER
     })?;
     Some(idle.remove(at).1)
-}
-
-fn lock(idle: &IdleList) -> MutexGuard<'_, Vec<(Idle, Instant)>> {
-    idle.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
 /// The TLS settings of `https://` upstreams without `upstream_tls:`: the webpki roots, made once.

@@ -7,7 +7,7 @@
 
 use std::collections::{BTreeSet, HashMap};
 use std::num::NonZeroUsize;
-use std::sync::{Mutex, PoisonError};
+use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use super::Token;
@@ -48,7 +48,7 @@ impl Seen {
 
     /// Records `key` until `now + ttl` unless a live entry has it already.
     pub fn insert(&self, key: Key, token: Token, ttl: Duration, now: Instant) -> Insert {
-        let mut inner = self.inner.lock().unwrap_or_else(PoisonError::into_inner);
+        let mut inner = crate::lock(&self.inner);
         inner.expire(now);
         if inner.entries.contains_key(&key) {
             return Insert::Present;
@@ -66,7 +66,7 @@ impl Seen {
 
     /// Forgets `key` if the entry is still the one `token` made.
     pub fn remove(&self, key: &Key, token: Token) {
-        let mut inner = self.inner.lock().unwrap_or_else(PoisonError::into_inner);
+        let mut inner = crate::lock(&self.inner);
         if let Some(entry) = inner.entries.get(key).copied()
             && entry.token == token
         {
@@ -78,7 +78,7 @@ impl Seen {
     /// Entries held now, expired ones included until the next insert drops them.
     #[cfg(test)]
     pub fn len(&self) -> usize {
-        self.inner.lock().unwrap_or_else(PoisonError::into_inner).entries.len()
+        crate::lock(&self.inner).entries.len()
     }
 }
 

@@ -27,6 +27,7 @@ use tokio::net::TcpStream;
 use tokio::sync::watch;
 
 use super::{ConnectionService, Protocols};
+use crate::lock;
 
 /// How long a connection must be idle before its buffers are released: long enough that a
 /// busy keep-alive connection never pays for a new hyper connection, short enough that a burst
@@ -274,10 +275,6 @@ impl<F> Drop for Answering<F> {
     fn drop(&mut self) {
         self.give_back();
     }
-}
-
-fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    mutex.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
 /// The socket as hyper sees it: bytes an earlier hyper connection left unread come first.
