@@ -22,6 +22,7 @@ pub mod slots;
 pub mod tls;
 pub mod upstream;
 pub mod verify;
+mod watchdog;
 
 pub use server::Gateway;
 

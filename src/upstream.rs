@@ -25,6 +25,7 @@ use tokio_rustls::TlsConnector;
 use crate::body::Body;
 use crate::forward::{ForwardError, error_chain};
 use crate::lock;
+use crate::watchdog::Watchdog;
 
 /// A connection idle longer than this is closed rather than reused.
 const IDLE_TIMEOUT: Duration = Duration::from_secs(60);
@@ -218,6 +219,8 @@ impl UpstreamPool {
 /// the socket, and puts the bare socket back in the pool.
 async fn drive(mut connection: http1::Connection<Io, Full<Body>>, id: u64, pool: Weak<IdleList>) {
     let mut cooled = None;
+    let sleep = std::pin::pin!(tokio::time::sleep(COOL_AFTER));
+    let mut cool_check = Watchdog::new(sleep);
     loop {
         tokio::select! {
             biased;
@@ -225,9 +228,10 @@ async fn drive(mut connection: http1::Connection<Io, Full<Body>>, id: u64, pool:
                 Ok(()) => break,
                 Err(error) => return tracing::debug!(%error, "upstream connection ended with an error"),
             },
-            () = tokio::time::sleep(COOL_AFTER), if cooled.is_none() => {
+            () = &mut cool_check, if cooled.is_none() => {
                 // Dropping its sender (in `take_if_cool`) lets hyper finish the connection.
                 cooled = pool.upgrade().and_then(|idle| take_if_cool(&idle, id));
+                cool_check.reset(tokio::time::Instant::now() + COOL_AFTER);
             }
         }
     }

@@ -12,7 +12,7 @@
 
 use std::io;
 use std::pin::Pin;
-use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll, ready};
 use std::time::{Duration, Instant};
@@ -28,6 +28,7 @@ use tokio::sync::watch;
 
 use super::{ConnectionService, Protocols};
 use crate::lock;
+use crate::watchdog::Watchdog;
 
 /// How long a connection must be idle before its buffers are released: long enough that a
 /// busy keep-alive connection never pays for a new hyper connection, short enough that a burst
@@ -45,14 +46,15 @@ pub(super) struct Connection<S> {
 }
 
 /// What the connection has been doing, as seen from its socket and its service.
+///
+/// Reads and writes only raise flags; the timer reads the clock when it looks at them, once per
+/// [`RELEASE_AFTER`], rather than each read and write reading it (two clock reads a request).
+/// The times it keeps are therefore up to one period late, which only ever lengthens a wait.
 struct Activity {
-    /// When the connection started; `last_io` counts from here.
-    started: Instant,
-    /// Microseconds from `started` to the last byte read or written.
-    last_io: AtomicU64,
-    /// Microseconds from `started` to when the connection last began waiting for a request
-    /// head: the last bytes of an answer written.
-    head_awaited_from: AtomicU64,
+    /// Bytes were read or written since the timer last looked.
+    io_since_check: AtomicBool,
+    /// Answer bytes were written since the timer last looked: the wait for the next head began.
+    answer_written_since_check: AtomicBool,
     /// Requests whose answer is not ready yet.
     answering: AtomicUsize,
     /// At least one answer was given (the first request is never released mid-head).
@@ -66,9 +68,8 @@ struct Activity {
 impl Activity {
     fn new(answered: bool) -> Self {
         Self {
-            started: Instant::now(),
-            last_io: AtomicU64::new(0),
-            head_awaited_from: AtomicU64::new(0),
+            io_since_check: AtomicBool::new(false),
+            answer_written_since_check: AtomicBool::new(false),
             answering: AtomicUsize::new(0),
             answered: AtomicBool::new(answered),
             read_since_answer: AtomicBool::new(false),
@@ -76,35 +77,21 @@ impl Activity {
         }
     }
 
-    fn note_io(&self) -> u64 {
-        let at = self.started.elapsed().as_micros() as u64;
-        self.last_io.store(at, Ordering::Relaxed);
-        at
+    fn note_io(&self) {
+        self.io_since_check.store(true, Ordering::Relaxed);
     }
 
     /// An answer, or part of one, went out: the wait for the next head starts again.
     fn note_answer_written(&self) {
-        self.head_awaited_from.store(self.note_io(), Ordering::Relaxed);
+        self.note_io();
+        self.answer_written_since_check.store(true, Ordering::Relaxed);
     }
 
-    /// No request is being answered or written, and no complete head has arrived within
-    /// `timeout` of the last answer written (or of the start): a slow or silent sender. (hyper
-    /// writes an answer in the same poll that finds it ready, so a ready answer is either
-    /// written or `write_blocked`.)
-    fn head_overdue(&self, timeout: Duration, now: Instant) -> bool {
-        self.answering.load(Ordering::Relaxed) == 0
-            && !self.write_blocked.load(Ordering::Relaxed)
-            && now >= self.instant(&self.head_awaited_from) + timeout
-    }
-
-    /// When the connection will have been idle for [`RELEASE_AFTER`].
-    fn release_at(&self) -> Instant {
-        self.instant(&self.last_io) + RELEASE_AFTER
-    }
-
-    /// The moment one of the microsecond marks above stands for.
-    fn instant(&self, micros: &AtomicU64) -> Instant {
-        self.started + Duration::from_micros(micros.load(Ordering::Relaxed))
+    /// No request is being answered or written: nothing but a head is awaited. (hyper writes an
+    /// answer in the same poll that finds it ready, so a ready answer is either written or
+    /// `write_blocked`.)
+    fn awaiting_head(&self) -> bool {
+        self.answering.load(Ordering::Relaxed) == 0 && !self.write_blocked.load(Ordering::Relaxed)
     }
 
     fn releasable(&self) -> bool {
@@ -140,7 +127,11 @@ async fn serve_from<S: ConnectionService + Clone + Unpin>(mut connection: Connec
         let transport = Transport { socket: connection.socket, unread, activity: activity.clone() };
         // Boxed, to be taken apart (`into_parts`) once it idles.
         let mut hyper = Box::pin(connection.protocols.http1.serve_connection(TokioIo::new(transport), counted));
-        let mut timer = std::pin::pin!(tokio::time::sleep_until(activity.release_at().into()));
+        // The last read or write, and when the wait for a request head began, as the timer saw them.
+        let started = Instant::now();
+        let (mut last_io, mut head_awaited_from) = (started, started);
+        let sleep = std::pin::pin!(tokio::time::sleep_until((last_io + RELEASE_AFTER).into()));
+        let mut timer = Watchdog::new(sleep);
         let mut drain_started = false;
         let released = loop {
             tokio::select! {
@@ -156,18 +147,24 @@ async fn serve_from<S: ConnectionService + Clone + Unpin>(mut connection: Connec
                         return;
                     }
                     let now = Instant::now();
-                    if activity.head_overdue(connection.protocols.header_read_timeout, now) {
+                    if activity.io_since_check.swap(false, Ordering::Relaxed) {
+                        last_io = now;
+                    }
+                    if activity.answer_written_since_check.swap(false, Ordering::Relaxed) {
+                        head_awaited_from = now;
+                    }
+                    let header_read_timeout = connection.protocols.header_read_timeout;
+                    if activity.awaiting_head() && now >= head_awaited_from + header_read_timeout {
                         return tracing::debug!("no request head within header_read_timeout; closing the connection");
                     }
                     if !drain_started && *connection.draining.borrow() {
                         drain_started = true;
                         hyper.as_mut().graceful_shutdown();
                     }
-                    let release_at = activity.release_at();
-                    if release_at <= now && !drain_started && activity.releasable() {
+                    if now >= last_io + RELEASE_AFTER && !drain_started && activity.releasable() {
                         break true;
                     }
-                    timer.as_mut().reset(release_at.max(now + RELEASE_AFTER).into());
+                    timer.reset((now + RELEASE_AFTER).into());
                 }
             }
         };
