@@ -255,6 +255,9 @@ pub struct Route {
     pub forward_headers: ForwardHeaders,
     /// Replay protection: deliveries seen within the window are answered 409.
     pub replay: Option<crate::replay::Replay>,
+    /// The series every request of this route counts in, bound to the gateway's registry when
+    /// the route starts serving (`handler::Snapshot::new`).
+    pub metrics: crate::metrics::RouteMetrics,
 }
 
 /// The public URL of a route as senders see it: `https://host[:port]`, optionally with the
@@ -543,6 +546,7 @@ impl Checker<'_> {
             rejection_status: rejection_status?,
             forward_headers: raw.forward_headers,
             replay: replay?,
+            metrics: Default::default(),
         })
     }
 

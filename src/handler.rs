@@ -47,7 +47,11 @@ pub struct Snapshot {
 }
 
 impl Snapshot {
-    pub fn new(config: Config) -> Self {
+    /// The routes of `config`, their series made and bound in `metrics`.
+    pub fn new(mut config: Config, metrics: &Metrics) -> Self {
+        for route in &mut config.routes {
+            route.metrics = metrics.bind(&route.name);
+        }
         Self { routes: RouteTable::new(config.routes), trust_forwarded_headers: config.trust_forwarded_headers }
     }
 }
@@ -218,7 +222,10 @@ pub fn handle(
                 (response, failure.outcome())
             }
         };
-        state.metrics.count(route_name, outcome, elapsed.as_secs_f64());
+        match route {
+            Some(route) => state.metrics.count(&route.name, &route.metrics, outcome, elapsed.as_secs_f64()),
+            None => state.metrics.count_unrouted(elapsed.as_secs_f64()),
+        }
         Ok(response)
     }
 }
@@ -307,7 +314,7 @@ fn route_request<'a>(
             Some(slots) => Some(slots.try_take().ok_or(Failure::Overloaded("max_upstream_concurrency reached"))?),
             None => None,
         };
-        let timer = state.metrics.upstream_timer(&route.name).start_timer();
+        let timer = route.metrics.upstream_timer();
         let response = crate::forward::forward(route, parts, body, admission, downstream, trust_forwarded)
             .await
             .map_err(Failure::Upstream);

@@ -28,6 +28,40 @@ pub const OUTCOMES: &[&str] = &[
     "replay_store_error",
 ];
 
+/// One route's per-request series, looked up once per config load rather than by label on
+/// every request (three label lookups a request, each hashing the labels under a lock).
+#[derive(Clone)]
+pub struct RouteMetrics {
+    forwarded: IntCounter,
+    duration: Histogram,
+    upstream_duration: Histogram,
+}
+
+impl Default for RouteMetrics {
+    /// Series in no registry: a route not yet bound by [`Metrics::bind`] counts nowhere.
+    fn default() -> Self {
+        let histogram = || Histogram::with_opts(HistogramOpts::new("unbound", "unbound")).expect("valid metric");
+        Self {
+            forwarded: IntCounter::new("unbound", "unbound").expect("valid metric"),
+            duration: histogram(),
+            upstream_duration: histogram(),
+        }
+    }
+}
+
+impl std::fmt::Debug for RouteMetrics {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RouteMetrics").field("forwarded", &self.forwarded.get()).finish_non_exhaustive()
+    }
+}
+
+impl RouteMetrics {
+    /// Times the upstream's answer; observed when the returned timer is dropped or stopped.
+    pub fn upstream_timer(&self) -> prometheus::HistogramTimer {
+        self.upstream_duration.start_timer()
+    }
+}
+
 /// The gateway's metric families.
 #[derive(Clone)]
 pub struct Metrics {
@@ -132,6 +166,7 @@ impl Metrics {
         for result in ["ok", "error"] {
             reloads.with_label_values(&[result]);
         }
+        requests.with_label_values(&["", "no_route"]);
         Self {
             registry,
             requests,
@@ -146,23 +181,34 @@ impl Metrics {
         }
     }
 
-    /// Makes every (route, outcome) series exist at 0, so rates and alerts see them from the start.
-    pub fn preregister<'a>(&self, routes: impl Iterator<Item = &'a str>) {
-        self.requests.with_label_values(&["", "no_route"]);
-        for route in routes {
-            for outcome in OUTCOMES.iter().filter(|o| **o != "no_route") {
-                self.requests.with_label_values(&[route, outcome]);
-            }
-            self.request_duration.with_label_values(&[route]);
-            self.upstream_duration.with_label_values(&[route]);
-            self.replay_store_errors.with_label_values(&[route]);
-            self.replay_evictions.with_label_values(&[route]);
+    /// Makes every series of `route` exist at 0, so rates and alerts see them from the start,
+    /// and returns the ones every request touches.
+    pub fn bind(&self, route: &str) -> RouteMetrics {
+        for outcome in OUTCOMES.iter().filter(|o| **o != "no_route") {
+            self.requests.with_label_values(&[route, outcome]);
+        }
+        self.replay_store_errors.with_label_values(&[route]);
+        self.replay_evictions.with_label_values(&[route]);
+        RouteMetrics {
+            forwarded: self.requests.with_label_values(&[route, "forwarded"]),
+            duration: self.request_duration.with_label_values(&[route]),
+            upstream_duration: self.upstream_duration.with_label_values(&[route]),
         }
     }
 
-    pub fn count(&self, route: &str, outcome: &str, seconds: f64) {
-        self.requests.with_label_values(&[route, outcome]).inc();
-        self.request_duration.with_label_values(&[route]).observe(seconds);
+    /// Counts a request of `route` (bound to `series`) that ended with `outcome`.
+    pub fn count(&self, route: &str, series: &RouteMetrics, outcome: &str, seconds: f64) {
+        match outcome {
+            "forwarded" => series.forwarded.inc(),
+            _ => self.requests.with_label_values(&[route, outcome]).inc(),
+        }
+        series.duration.observe(seconds);
+    }
+
+    /// Counts a request that matched no route.
+    pub fn count_unrouted(&self, seconds: f64) {
+        self.requests.with_label_values(&["", "no_route"]).inc();
+        self.request_duration.with_label_values(&[""]).observe(seconds);
     }
 
     /// Records a config load: `ok` also stamps the time the config in use was loaded.
@@ -181,10 +227,6 @@ impl Metrics {
     /// Counts a report-only verdict: `verified` or the rejection's outcome.
     pub fn count_report_only(&self, route: &str, outcome: &str) {
         self.report_only.with_label_values(&[route, outcome]).inc();
-    }
-
-    pub fn upstream_timer(&self, route: &str) -> Histogram {
-        self.upstream_duration.with_label_values(&[route])
     }
 
     /// The counter of `route`'s failed replay store operations.

@@ -70,11 +70,10 @@ impl Reloader {
                 preserve_header_case = config.preserve_header_case,
                 "listener settings changed in the config; they take effect only after a restart");
         }
-        self.state.metrics.preregister(config.routes.iter().map(|r| r.name.as_str()));
         let routes = config.routes.len();
         // A route whose replay store did not change keeps the keys it has seen.
         crate::replay::adopt(self.state.snapshot.load().routes.routes(), &mut config.routes);
-        self.state.snapshot.store(Arc::new(Snapshot::new(config)));
+        self.state.snapshot.store(Arc::new(Snapshot::new(config, &self.state.metrics)));
         tracing::info!(path = %self.path.display(), routes, "config reloaded");
     }
 

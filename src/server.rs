@@ -59,13 +59,12 @@ impl Gateway {
         let public = listen(config.listen)?;
         let admin = listen(config.admin_listen)?;
         let metrics = Metrics::new();
-        metrics.preregister(config.routes.iter().map(|r| r.name.as_str()));
         let shutdown_timeout = config.shutdown_timeout;
         let limits = config.limits;
         let listeners = ListenerSettings::of(&config);
         metrics.record_startup(crate::verify::UnixTime::now().as_nanos() as f64 / 1e9);
         let state = AppState {
-            snapshot: ArcSwap::from_pointee(Snapshot::new(config)),
+            snapshot: ArcSwap::from_pointee(Snapshot::new(config, &metrics)),
             metrics,
             enrolment: EnrolmentLimiter::default(),
             request_slots: crate::slots::Slots::new(limits.max_concurrent_requests),

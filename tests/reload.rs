@@ -143,6 +143,13 @@ async fn a_new_secret_takes_effect_and_an_invalid_config_is_refused() {
     assert_eq!(metrics.value("hookgate_config_reloads_total", &[("result", "error")]), 1.0);
     // The route added by the reload has its series from the moment it exists.
     assert_eq!(metrics.value("hookgate_requests_total", &[("route", "extra"), ("outcome", "forwarded")]), 0.0);
+    // A route that survives reloads counts into the same series under each config: 3 forwarded
+    // (s1 before, s2 twice after) and 2 refused, timed in full.
+    let hooks = [("route", "hooks")];
+    assert_eq!(metrics.value("hookgate_requests_total", &[("route", "hooks"), ("outcome", "forwarded")]), 3.0);
+    assert_eq!(metrics.value("hookgate_requests_total", &[("route", "hooks"), ("outcome", "invalid_signature")]), 2.0);
+    assert_eq!(metrics.value("hookgate_request_duration_seconds_count", &hooks), 5.0);
+    assert_eq!(metrics.value("hookgate_upstream_duration_seconds_count", &hooks), 3.0);
     let _ = running.stop.take().map(|stop| stop.send(()));
 }
 
