@@ -32,7 +32,8 @@ use crate::watchdog::Watchdog;
 
 /// How long a connection must be idle before its buffers are released: long enough that a
 /// busy keep-alive connection never pays for a new hyper connection, short enough that a burst
-/// of senders who then idle never holds many buffers at once.
+/// of senders who then idle never holds many buffers at once. The timer looks once per period,
+/// so a connection is released after one to two periods of quiet.
 pub const RELEASE_AFTER: Duration = Duration::from_millis(20);
 
 /// A plain HTTP/1 connection, with what it needs to start serving again: all an idle
