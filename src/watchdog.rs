@@ -37,8 +37,11 @@ impl Future for Watchdog<'_> {
         if armed && !self.sleep.is_elapsed() {
             return Poll::Pending;
         }
+        // With the task's budget spent, `Sleep` answers Pending without storing the waker (or even
+        // entering the timer wheel): that poll must not count as armed.
+        let budget = tokio::task::coop::has_budget_remaining();
         let polled = self.sleep.as_mut().poll(cx);
-        self.armed_for = polled.is_pending().then(|| cx.waker().clone());
+        self.armed_for = (polled.is_pending() && budget).then(|| cx.waker().clone());
         polled
     }
 }
@@ -72,5 +75,25 @@ mod tests {
         assert!(tokio::time::timeout(Duration::from_millis(199), &mut watchdog).await.is_err(), "moved later");
         watchdog.reset(Instant::now() + Duration::from_millis(5));
         tokio::time::timeout(Duration::from_millis(6), &mut watchdog).await.expect("moved sooner");
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_poll_refused_for_want_of_budget_does_not_arm_it() {
+        let sleep = std::pin::pin!(tokio::time::sleep(Duration::from_millis(100)));
+        let mut watchdog = Watchdog::new(sleep);
+        // A busy connection can spend its task's budget before the watchdog is polled.
+        let (sender, mut receiver) = tokio::sync::mpsc::unbounded_channel();
+        for _ in 0..1_000 {
+            sender.send(()).expect("open");
+        }
+        std::future::poll_fn(|cx| {
+            while tokio::task::coop::has_budget_remaining() {
+                let _ = receiver.poll_recv(cx);
+            }
+            assert!(Pin::new(&mut watchdog).poll(cx).is_pending());
+            Poll::Ready(())
+        })
+        .await;
+        tokio::time::timeout(Duration::from_millis(101), &mut watchdog).await.expect("fires at its deadline");
     }
 }
