@@ -7,9 +7,9 @@
 
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
+use constant_time_eq::constant_time_eq;
 use http::header::{AUTHORIZATION, HeaderMap, HeaderName, HeaderValue};
 use sha2::{Digest, Sha256};
-use subtle::ConstantTimeEq;
 
 use super::{
     Key, Rejection, Signature, SignedRequest, SigningKey, UnixTime, Verified, active_secrets, header_text,
@@ -43,8 +43,8 @@ impl Credentials {
         let presented = Sha256::digest(&presented);
         let mut matched = None;
         for (index, secret) in active_secrets(keys, now) {
-            let same = presented.as_slice().ct_eq(Sha256::digest(secret.expose()).as_slice());
-            if bool::from(same) && matched.is_none() {
+            let same = constant_time_eq(presented.as_slice(), Sha256::digest(secret.expose()).as_slice());
+            if same && matched.is_none() {
                 matched = Some(index);
             }
         }

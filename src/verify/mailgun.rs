@@ -8,11 +8,11 @@
 
 use std::time::Duration;
 
+use constant_time_eq::constant_time_eq;
 use hmac::{Hmac, Mac};
 use http::header::{CONTENT_TYPE, HeaderMap};
 use serde_json::{Map, Value};
 use sha2::{Digest, Sha256};
-use subtle::ConstantTimeEq;
 
 use super::form_json::parse_form;
 use super::{
@@ -49,7 +49,7 @@ impl Mailgun {
         let mut matched = None;
         for (index, secret) in active_secrets(keys, now) {
             let expected = mac_hex(secret.expose(), &timestamp, &token);
-            if bool::from(expected.as_bytes().ct_eq(presented.as_bytes())) && matched.is_none() {
+            if constant_time_eq(expected.as_bytes(), presented.as_bytes()) && matched.is_none() {
                 matched = Some(index);
             }
         }

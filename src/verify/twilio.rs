@@ -10,12 +10,12 @@ use std::borrow::Cow;
 
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
+use constant_time_eq::constant_time_eq;
 use hmac::{Hmac, Mac};
 use http::Method;
 use http::header::{HeaderMap, HeaderName, HeaderValue};
 use sha1::Sha1;
 use sha2::{Digest, Sha256};
-use subtle::ConstantTimeEq;
 
 use super::form_json::form_fields;
 use super::{
@@ -54,7 +54,7 @@ impl Twilio {
         for (index, secret) in active_secrets(keys, now) {
             for variant in &variants {
                 let expected = algorithm.sign(secret.expose(), variant, &payload.params);
-                if bool::from(expected.as_bytes().ct_eq(presented.as_bytes())) && matched.is_none() {
+                if constant_time_eq(expected.as_bytes(), presented.as_bytes()) && matched.is_none() {
                     matched = Some(index);
                 }
             }
@@ -151,7 +151,7 @@ impl Payload {
             let mut digest = Sha256::new();
             request.body.pieces().for_each(|piece| digest.update(piece));
             let actual = hex::encode(digest.finalize());
-            let body_hash_ok = bool::from(actual.as_bytes().ct_eq(expected.as_bytes()));
+            let body_hash_ok = constant_time_eq(actual.as_bytes(), expected.as_bytes());
             return Ok(Self { params: String::new(), body_hash_ok });
         }
         if request.method == Method::GET {
