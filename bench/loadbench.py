@@ -8,6 +8,8 @@ Runs, on loopback, in alternating rounds, each contender started fresh for every
 and, on request (--contenders ...,hyper):
   hyper     wrk -> bench/upstream's bare hyper proxy -> upstream  (hookgate's stack doing nothing
             but relaying: its floor)
+  hyper-hmac  the same proxy checking X-Hub-Signature-256 first (the least a verifying gateway
+            on hookgate's stack does)
 and prints requests/s, p50/p99, CPU us/request and peak RSS of the proxy, with ratios, then the
 RSS of each proxy holding --idle-conns idle keep-alive connections.
 
@@ -34,7 +36,7 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parent
 SECRET = "It's a Secret to Everybody"  # the example secret of GitHub's webhook docs
-PORT_UPSTREAM, PORT_NGINX, PORT_HYPER, PORT_HOOKGATE = 18180, 18181, 18182, 18185
+PORT_UPSTREAM, PORT_NGINX, PORT_HYPER, PORT_HYPER_HMAC, PORT_HOOKGATE = 18180, 18181, 18182, 18183, 18185
 CLK_TCK = os.sysconf("SC_CLK_TCK")
 
 
@@ -223,12 +225,14 @@ class Bench:
         by_name["direct"] = Contender("direct", PORT_UPSTREAM, False, lambda: None)
         by_name["nginx"] = Contender("nginx", PORT_NGINX, False, nginx)
 
-        def hyper():
+        def hyper(port, *verify):
             binary = HERE / "upstream" / "target" / "release" / "bench-hyper-proxy"
-            return Proc(self.pin_proxy + [str(binary), f"127.0.0.1:{PORT_HYPER}", f"127.0.0.1:{PORT_UPSTREAM}"],
-                        out / "hyper-proxy.log", port=PORT_HYPER)
+            return Proc(self.pin_proxy + [str(binary), *verify, f"127.0.0.1:{port}", f"127.0.0.1:{PORT_UPSTREAM}"],
+                        out / f"hyper-proxy-{port}.log", port=port)
 
-        by_name["hyper"] = Contender("hyper", PORT_HYPER, False, hyper)
+        by_name["hyper"] = Contender("hyper", PORT_HYPER, False, lambda: hyper(PORT_HYPER))
+        by_name["hyper-hmac"] = Contender("hyper-hmac", PORT_HYPER_HMAC, True,
+                                          lambda: hyper(PORT_HYPER_HMAC, "--verify-github", SECRET))
         variants = a.variant or [f"hookgate={a.hookgate}"]
         for i, spec in enumerate(variants):
             # name=binary[,VAR=value...]: extra builds or settings to compare side by side
@@ -516,7 +520,8 @@ def main():
         return
     ints = lambda s: [int(x) for x in s.split(",")]
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--contenders", default="direct,nginx,hookgate", help="comma list of direct, nginx, hookgate, hyper (a bare hyper proxy)")
+    ap.add_argument("--contenders", default="direct,nginx,hookgate", help="comma list of direct, nginx, hookgate, hyper (a bare hyper proxy), "
+                    "hyper-hmac (the same, verifying the signature)")
     ap.add_argument("--hookgate", default=str(REPO / "target" / "release" / "hookgate"), help="the binary to run")
     ap.add_argument("--hookgate-log", default="info",
                     help="RUST_LOG for hookgate (info, as shipped: refusals only; hookgate=debug adds a line per forwarded request)")

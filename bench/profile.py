@@ -141,14 +141,14 @@ def main():
                 if line.startswith("summary:") or line.startswith("totals:"):
                     total = int(line.split()[1])
             sha = sum(int(l.split()[0].replace(",", "")) for l in subprocess.run(
-                ["callgrind_annotate", "--inclusive=no", "--threshold=100", str(dump)], capture_output=True,
+                ["callgrind_annotate", "--auto=no", "--inclusive=no", "--threshold=100", str(dump)], capture_output=True,
                 text=True).stdout.splitlines() if "compress256" in l or "digest_blocks" in l)
             allocations = allocator_calls(dump)
             print(f"instructions: {total / a.requests:,.0f} per request; {(total - sha) / a.requests:,.0f} without "
                   f"SHA-256 compression (valgrind hides SHA-NI, so sha2 runs its software path here); "
                   + ", ".join(f"{name} {n / a.requests:.1f}" for name, n in allocations.items()) + " calls per request")
             for inclusive in ("no", "yes"):
-                text = subprocess.run(["callgrind_annotate", f"--inclusive={inclusive}", "--threshold=95", str(dump)],
+                text = subprocess.run(["callgrind_annotate", "--auto=no", f"--inclusive={inclusive}", "--threshold=95", str(dump)],
                                       capture_output=True, text=True).stdout
                 (out / f"annotate-inclusive-{inclusive}.txt").write_text(text)
                 lines = [l for l in text.splitlines() if l[:1].isdigit()][:45 if inclusive == "no" else 70]
