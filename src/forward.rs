@@ -1,6 +1,8 @@
 //! Forwarding a verified request: a pooled keep-alive client, hop-by-hop headers removed,
 //! `X-Forwarded-*` added, and the body sent exactly as received, in the frames it arrived in.
 
+use std::time::Instant;
+
 use bytes::Bytes;
 use http::header::{self, HeaderMap, HeaderName, HeaderValue};
 use http::request::Parts;
@@ -42,7 +44,7 @@ pub enum ForwardError {
 }
 
 /// Sends the request to the route's upstream and buffers its answer, all within the route's
-/// `upstream_timeout`. `trust_forwarded` keeps the sender's `X-Forwarded-*` (a trusted proxy
+/// `upstream_timeout` from `now`. `trust_forwarded` keeps the sender's `X-Forwarded-*` (a trusted proxy
 /// stands in front). Taking an [`Admission`] means only a verified request can get here.
 /// Nothing is retried once the request may have reached the upstream: senders retry on 5xx
 /// themselves (the pool only re-sends requests that never left, on a closed idle connection).
@@ -56,6 +58,7 @@ pub fn forward(
     admission: Admission,
     downstream: Downstream,
     trust_forwarded: bool,
+    now: Instant,
 ) -> impl Future<Output = Result<Response<Full<Bytes>>, ForwardError>> + Send + '_ {
     let outgoing = match &route.upstream {
         Upstream::Echo => Err(echo(&parts.headers, body.into_bytes())),
@@ -66,9 +69,11 @@ pub fn forward(
     async move {
         match outgoing {
             Err(echoed) => Ok(echoed),
-            Ok((pool, request)) => tokio::time::timeout(route.upstream_timeout, exchange(pool, request))
-                .await
-                .unwrap_or(Err(ForwardError::Timeout)),
+            Ok((pool, request)) => {
+                tokio::time::timeout_at((now + route.upstream_timeout).into(), exchange(pool, request, now))
+                    .await
+                    .unwrap_or(Err(ForwardError::Timeout))
+            }
         }
     }
 }
@@ -112,15 +117,16 @@ fn upstream_request(
     http::Request::from_parts(parts, Full::new(body))
 }
 
-/// Sends `request` and reads the whole answer; the connection goes back to the pool after.
-/// (Not an `async fn`, which would hold `request` twice.)
+/// Sends `request` at `now` and reads the whole answer; the connection goes back to the pool
+/// after. (Not an `async fn`, which would hold `request` twice.)
 #[expect(clippy::manual_async_fn, reason = "an async fn would hold `request` twice")]
 fn exchange(
     pool: &UpstreamPool,
     request: http::Request<Full<Body>>,
+    now: Instant,
 ) -> impl Future<Output = Result<Response<Full<Bytes>>, ForwardError>> + Send + '_ {
     async move {
-        let (response, connection) = pool.send(request).await?;
+        let (response, connection) = pool.send(request, now).await?;
         let (mut parts, body) = response.into_parts();
         let body = Limited::new(body, MAX_RESPONSE_BYTES).collect().await.map_err(|error| {
             if error.is::<http_body_util::LengthLimitError>() {

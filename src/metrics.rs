@@ -56,9 +56,9 @@ impl std::fmt::Debug for RouteMetrics {
 }
 
 impl RouteMetrics {
-    /// Times the upstream's answer; observed when the returned timer is dropped or stopped.
-    pub fn upstream_timer(&self) -> prometheus::HistogramTimer {
-        self.upstream_duration.start_timer()
+    /// Records how long the upstream took to answer (or to fail).
+    pub fn observe_upstream(&self, took: std::time::Duration) {
+        self.upstream_duration.observe(took.as_secs_f64());
     }
 }
 

@@ -115,7 +115,8 @@ impl UpstreamPool {
         &self.host
     }
 
-    /// Sends `request` (origin-form URI, `Host` set) on an idle connection, or a new one.
+    /// Sends `request` (origin-form URI, `Host` set) on an idle connection, or a new one; `now`
+    /// (the caller's clock reading, for its deadline) tells which idle connections expired.
     /// Returns the answer's head and the connection, to [`Self::put_back`] once the body is read.
     ///
     /// Not an `async fn`, which would hold `request` twice; and connecting and starting a cold
@@ -124,9 +125,10 @@ impl UpstreamPool {
     pub fn send(
         &self,
         mut request: Request<Full<Body>>,
+        now: Instant,
     ) -> impl Future<Output = Result<(Response<Incoming>, Connection), ForwardError>> + Send + '_ {
         async move {
-            while let Some(idle) = self.take_idle() {
+            while let Some(idle) = self.take_idle(now) {
                 let mut connection = match idle {
                     Idle::Warm(connection) => connection,
                     Idle::Cold(io) => match Box::pin(self.start(io)).await {
@@ -170,12 +172,12 @@ impl UpstreamPool {
         }
     }
 
-    fn take_idle(&self) -> Option<Idle> {
+    fn take_idle(&self, now: Instant) -> Option<Idle> {
         let mut idle = lock(&self.idle);
         while let Some((connection, since)) = idle.pop() {
             // A cold socket the upstream closed is found out by hyper before anything is sent.
             let closed = matches!(&connection, Idle::Warm(warm) if warm.sender.is_closed());
-            if since.elapsed() < IDLE_TIMEOUT && !closed {
+            if now.duration_since(since) < IDLE_TIMEOUT && !closed {
                 return Some(connection);
             }
         }
@@ -334,7 +336,7 @@ mod tests {
     /// Sends one request, reads the answer, returns the connection to the pool.
     async fn exchange(pool: &UpstreamPool) {
         let request = Request::post("/hook").header("host", "u").body(Full::new(Body::from("hi"))).expect("request");
-        let (response, connection) = pool.send(request).await.expect("an answer");
+        let (response, connection) = pool.send(request, Instant::now()).await.expect("an answer");
         assert_eq!(response.status(), 200);
         let body = response.into_body().collect().await.expect("the body").to_bytes();
         assert_eq!(&body[..], b"ok");
