@@ -19,9 +19,9 @@
 use std::convert::Infallible;
 use std::sync::Arc;
 
+use hmac::{Hmac, Mac};
 use http_body_util::{BodyExt, Full};
 use hyper::body::{Bytes, Incoming};
-use hmac::{Hmac, Mac};
 use hyper::client::conn::http1::SendRequest;
 use hyper::server::conn::http1;
 use hyper::service::service_fn;
