@@ -1,8 +1,6 @@
 //! Forwarding a verified request: a pooled keep-alive client, hop-by-hop headers removed,
 //! `X-Forwarded-*` added, and the body sent exactly as received, in the frames it arrived in.
 
-use std::time::Instant;
-
 use bytes::Bytes;
 use http::header::{self, HeaderMap, HeaderName, HeaderValue};
 use http::request::Parts;
@@ -58,7 +56,7 @@ pub fn forward(
     admission: Admission,
     downstream: Downstream,
     trust_forwarded: bool,
-    now: Instant,
+    now: tokio::time::Instant,
 ) -> impl Future<Output = Result<Response<Full<Bytes>>, ForwardError>> + Send + '_ {
     let outgoing = match &route.upstream {
         Upstream::Echo => Err(echo(&parts.headers, body.into_bytes())),
@@ -70,7 +68,7 @@ pub fn forward(
         match outgoing {
             Err(echoed) => Ok(echoed),
             Ok((pool, request)) => {
-                tokio::time::timeout_at((now + route.upstream_timeout).into(), exchange(pool, request, now))
+                tokio::time::timeout_at(now + route.upstream_timeout, exchange(pool, request, now.into_std()))
                     .await
                     .unwrap_or(Err(ForwardError::Timeout))
             }
@@ -123,7 +121,7 @@ fn upstream_request(
 fn exchange(
     pool: &UpstreamPool,
     request: http::Request<Full<Body>>,
-    now: Instant,
+    now: std::time::Instant,
 ) -> impl Future<Output = Result<Response<Full<Bytes>>, ForwardError>> + Send + '_ {
     async move {
         let (response, connection) = pool.send(request, now).await?;

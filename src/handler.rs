@@ -188,7 +188,8 @@ pub fn handle(
     downstream: Downstream,
 ) -> impl Future<Output = Result<Response<Full<Bytes>>, Infallible>> + Send {
     async move {
-        let started = Instant::now();
+        // tokio's clock, as the deadlines counted from it are tokio's timers.
+        let started = tokio::time::Instant::now();
         let _inflight = state.metrics.track_inflight();
         // Kept for the log line (cheap clones: the URI's parts are shared bytes).
         let (method, uri) = (request.method().clone(), request.uri().clone());
@@ -259,13 +260,13 @@ fn route_request<'a>(
     route: &'a Route,
     request: Request<Incoming>,
     downstream: Downstream,
-    started: Instant,
+    started: tokio::time::Instant,
 ) -> impl Future<Output = Result<(Response<Full<Bytes>>, &'static str), Failure>> + Send + 'a {
     let (parts, body) = request.into_parts();
     async move {
         // hyper reads at most `max_header_bytes` at once: the server sets it as hyper's `max_buf_size`.
         let reading = read_body(&parts.headers, body, route.max_body_bytes, state.limits.max_header_bytes);
-        let body = tokio::time::timeout_at((started + state.limits.body_read_timeout).into(), reading)
+        let body = tokio::time::timeout_at(started + state.limits.body_read_timeout, reading)
             .await
             .map_err(|_| Failure::BodyTimeout)??;
         let answering = route.challenge == Challenge::Answer;
@@ -322,7 +323,7 @@ fn route_request<'a>(
             Some(slots) => Some(slots.try_take().ok_or(Failure::Overloaded("max_upstream_concurrency reached"))?),
             None => None,
         };
-        let sent = Instant::now();
+        let sent = tokio::time::Instant::now();
         let response = crate::forward::forward(route, parts, body, admission, downstream, trust_forwarded, sent)
             .await
             .map_err(Failure::Upstream);
