@@ -15,7 +15,7 @@ use std::pin::Pin;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll, ready};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use bytes::{Buf, Bytes};
 use http::Request;
@@ -25,6 +25,7 @@ use hyper_util::rt::TokioIo;
 use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt, ReadBuf};
 use tokio::net::TcpStream;
 use tokio::sync::watch;
+use tokio::time::Instant;
 
 use super::{ConnectionService, Protocols};
 use crate::lock;
@@ -131,7 +132,7 @@ async fn serve_from<S: ConnectionService + Clone + Unpin>(mut connection: Connec
         // The last read or write, and when the wait for a request head began, as the timer saw them.
         let started = Instant::now();
         let (mut last_io, mut head_awaited_from) = (started, started);
-        let sleep = std::pin::pin!(tokio::time::sleep_until((last_io + RELEASE_AFTER).into()));
+        let sleep = std::pin::pin!(tokio::time::sleep_until(last_io + RELEASE_AFTER));
         let mut timer = Watchdog::new(sleep);
         let mut drain_started = false;
         let released = loop {
@@ -165,7 +166,7 @@ async fn serve_from<S: ConnectionService + Clone + Unpin>(mut connection: Connec
                     if now >= last_io + RELEASE_AFTER && !drain_started && activity.releasable() {
                         break true;
                     }
-                    timer.reset((now + RELEASE_AFTER).into());
+                    timer.reset(now + RELEASE_AFTER);
                 }
             }
         };
