@@ -69,6 +69,8 @@ def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("mode", choices=["perf", "callgrind"])
     ap.add_argument("--hookgate", default=str(loadbench.REPO / "target" / "release" / "hookgate"))
+    ap.add_argument("--hyper-hmac", action="store_true",
+                    help="profile the verifying floor (bench-hyper-proxy --verify-github) in hookgate's place")
     ap.add_argument("--env", action="append", default=[], help="VAR=value for hookgate (repeatable)")
     ap.add_argument("--size", type=int, default=1024)
     ap.add_argument("--conns", type=int, default=16, help="perf: wrk connections")
@@ -86,11 +88,15 @@ def main():
     conf.write_text(loadbench.HOOKGATE_CONF.format(port=GATEWAY, up=UPSTREAM))
     env = dict(os.environ, WEBHOOK_SECRET=loadbench.SECRET, RUST_LOG="info")
     env.update(pair.split("=", 1) for pair in a.env)
+    gateway = [a.hookgate, "--config", str(conf)]
+    if a.hyper_hmac:
+        floor = loadbench.HERE / "upstream" / "target" / "release" / "bench-hyper-proxy"
+        gateway = [str(floor), "--verify-github", loadbench.SECRET, "--config", str(conf)]
     upstream = loadbench.Proc(["taskset", "-c", "0", str(loadbench.HERE / "upstream/target/release/bench-upstream"),
                                f"127.0.0.1:{UPSTREAM}"], out / "upstream.log", port=UPSTREAM)
     try:
         if a.mode == "perf":
-            gate = loadbench.Proc(["taskset", "-c", "1", a.hookgate, "--config", str(conf)], out / "hookgate.log",
+            gate = loadbench.Proc(["taskset", "-c", "1", *gateway], out / "hookgate.log",
                                   env=env, port=GATEWAY)
             try:
                 wrk = ["taskset", "-c", "0", "wrk", "-t1", f"-c{a.conns}", "--timeout", "5s", "-s",
@@ -122,7 +128,7 @@ def main():
         else:
             cg_out = out / "callgrind.out"
             gate = loadbench.Proc(["taskset", "-c", "1", "valgrind", "--tool=callgrind", "--instr-atstart=no",
-                                   f"--callgrind-out-file={cg_out}", a.hookgate, "--config", str(conf)],
+                                   f"--callgrind-out-file={cg_out}", *gateway],
                                   out / "hookgate.log", env=env, port=GATEWAY, timeout=120)
             try:
                 warm = asyncio.run(fixed_load(GATEWAY, body, signature, 500))

@@ -269,8 +269,8 @@ pub(crate) fn header_text<'a>(headers: &'a HeaderMap, name: &HeaderName) -> Resu
     if values.next().is_some() {
         return Err(Rejection::malformed(name));
     }
-    let text = value.to_str().map_err(|_| Rejection::malformed(name))?;
-    let text = text.trim_matches([' ', '\t']);
+    // Valid header text has no ASCII whitespace but spaces and tabs: this trims exactly those.
+    let text = value.to_str().map_err(|_| Rejection::malformed(name))?.trim_ascii();
     Ok((!text.is_empty()).then_some(text))
 }
 
