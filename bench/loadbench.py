@@ -35,6 +35,9 @@ from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parent
+# bench/upstream's binaries: the test upstream, and the bare hyper proxy (hookgate's floor).
+UPSTREAM_BIN = HERE / "upstream" / "target" / "release" / "bench-upstream"
+HYPER_PROXY_BIN = HERE / "upstream" / "target" / "release" / "bench-hyper-proxy"
 SECRET = "It's a Secret to Everybody"  # the example secret of GitHub's webhook docs
 PORT_UPSTREAM, PORT_NGINX, PORT_HYPER, PORT_HYPER_HMAC, PORT_HOOKGATE = 18180, 18181, 18182, 18183, 18185
 CLK_TCK = os.sysconf("SC_CLK_TCK")
@@ -226,8 +229,7 @@ class Bench:
         by_name["nginx"] = Contender("nginx", PORT_NGINX, False, nginx)
 
         def hyper(port, *verify):
-            binary = HERE / "upstream" / "target" / "release" / "bench-hyper-proxy"
-            return Proc(self.pin_proxy + [str(binary), *verify, f"127.0.0.1:{port}", f"127.0.0.1:{PORT_UPSTREAM}"],
+            return Proc(self.pin_proxy + [str(HYPER_PROXY_BIN), *verify, f"127.0.0.1:{port}", f"127.0.0.1:{PORT_UPSTREAM}"],
                         out / f"hyper-proxy-{port}.log", port=port)
 
         by_name["hyper"] = Contender("hyper", PORT_HYPER, False, lambda: hyper(PORT_HYPER))
@@ -263,7 +265,7 @@ class Bench:
         if self.a.upstream == "echo":
             cmd = [self.a.hookgate, "echo", "--listen", f"127.0.0.1:{PORT_UPSTREAM}"]
         else:
-            cmd = [str(HERE / "upstream" / "target" / "release" / "bench-upstream"), f"127.0.0.1:{PORT_UPSTREAM}"]
+            cmd = [str(UPSTREAM_BIN), f"127.0.0.1:{PORT_UPSTREAM}"]
         self.upstream = Proc(self.pin_world + cmd, self.out / "upstream.log", port=PORT_UPSTREAM)
 
     def upstream_requests(self):

@@ -90,9 +90,8 @@ def main():
     env.update(pair.split("=", 1) for pair in a.env)
     gateway = [a.hookgate, "--config", str(conf)]
     if a.hyper_hmac:
-        floor = loadbench.HERE / "upstream" / "target" / "release" / "bench-hyper-proxy"
-        gateway = [str(floor), "--verify-github", loadbench.SECRET, "--config", str(conf)]
-    upstream = loadbench.Proc(["taskset", "-c", "0", str(loadbench.HERE / "upstream/target/release/bench-upstream"),
+        gateway = [str(loadbench.HYPER_PROXY_BIN), "--verify-github", loadbench.SECRET, "--config", str(conf)]
+    upstream = loadbench.Proc(["taskset", "-c", "0", str(loadbench.UPSTREAM_BIN),
                                f"127.0.0.1:{UPSTREAM}"], out / "upstream.log", port=UPSTREAM)
     try:
         if a.mode == "perf":
